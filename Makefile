@@ -1,0 +1,63 @@
+# Inkwell developer commands. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTO_FILES := $(shell find protos -name '*.proto')
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the commands
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install everything (idempotent)
+
+.PHONY: protos
+protos: $(STAMP) ## Regenerate Python code from protos/ into gen/
+	rm -rf gen/inkwell
+	$(PY) -m grpc_tools.protoc -I protos --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTO_FILES)
+	find gen/inkwell -type d -exec touch {}/__init__.py \;
+
+.PHONY: protos-check
+protos-check: protos ## Fail if the committed generated code is stale
+	@git diff --exit-code --stat -- gen/ || (echo "gen/ is stale: run 'make protos' and commit" >&2; exit 1)
+	@test -z "$$(git status --porcelain -- gen/)" || (echo "gen/ has untracked generated files: run 'make protos' and commit" >&2; git status --porcelain -- gen/; exit 1)
+
+.PHONY: run
+run: $(STAMP) ## Set up and start the whole stack locally (Ctrl-C stops it)
+	$(PY) -m scripts.run_stack
+
+.PHONY: token
+token: $(STAMP) ## Print a development session token (USER=alice)
+	@$(VENV)/bin/inkwell token --user $${USER_ID:-alice}
+
+.PHONY: test
+test: $(STAMP) ## Set up and run the whole test suite
+	$(PY) -m pytest -q
+
+.PHONY: lint
+lint: $(STAMP) ## ruff and mypy
+	$(VENV)/bin/ruff check services gateway cli scripts tests bench
+	$(VENV)/bin/mypy
+
+.PHONY: compose-check
+compose-check: ## Validate docker-compose.yml (needs docker-compose or docker compose)
+	@if docker compose version >/dev/null 2>&1; then docker compose config --quiet; \
+	else docker-compose config --quiet; fi && echo "docker-compose.yml is valid"
+
+.PHONY: bench-auth
+bench-auth: $(STAMP) ## Auth verification benchmark (prints one table)
+	$(PY) -m bench.auth.run
+
+.PHONY: clean
+clean: ## Remove the virtualenv and local data
+	rm -rf $(VENV) data

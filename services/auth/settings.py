@@ -1,0 +1,162 @@
+"""Auth service settings. Trust is pinned here, never derived from a token."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from pydantic import field_validator
+
+from services.auth.clerk_keys import PublishableKey, parse_publishable_key, secret_key_environment
+from services.runtime.settings import BaseServiceSettings, setting
+
+DEFAULT_AUDIENCES = "inkwell.llm,inkwell.index"
+
+
+def parse_origins(value: str) -> tuple[str, ...]:
+    """Comma-separated origins (scheme://host[:port]); ValueError names the bad one."""
+    origins = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
+            raise ValueError(f"{item!r} is not an origin like https://app.example.com")
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    return tuple(origins)
+
+
+class AuthSettings(BaseServiceSettings):
+    host: str = setting("127.0.0.1", "INKWELL_AUTH_HOST", "the address to listen on, e.g. 0.0.0.0")
+    port: int = setting(50051, "INKWELL_AUTH_PORT", "a TCP port between 0 and 65535", ge=0, le=65535)
+
+    publishable_key: str = setting(
+        "", "CLERK_PUBLISHABLE_KEY", "copy the Publishable key from Clerk Dashboard > API keys (pk_test_... or pk_live_...)"
+    )
+    secret_key: str = setting("", "CLERK_SECRET_KEY", "copy the Secret key of the same Clerk instance (sk_...)")
+    jwt_key: str = setting(
+        "", "CLERK_JWT_KEY", "paste the PEM public key from Clerk Dashboard > API keys > JWT public key"
+    )
+    issuer_override: str = setting(
+        "", "CLERK_ISSUER", "the Frontend API URL of your Clerk instance, e.g. https://clerk.example.com"
+    )
+    frontend_api_url: str = setting(
+        "", "CLERK_FRONTEND_API_URL", "base URL serving /.well-known/jwks.json (defaults to the issuer)"
+    )
+    backend_api_url: str = setting("https://api.clerk.com", "CLERK_API_URL", "base URL of Clerk's Backend API")
+    authorized_parties_raw: str = setting(
+        "", "CLERK_AUTHORIZED_PARTIES", "comma-separated frontend origins, e.g. https://app.example.com"
+    )
+    clock_skew_s: float = setting(5.0, "CLERK_CLOCK_SKEW_S", "seconds between 0 and 60", ge=0, le=60)
+    jwks_ttl_s: float = setting(300.0, "CLERK_JWKS_TTL_S", "seconds between 300 and 600", ge=300, le=600)
+    jwks_cooldown_s: float = setting(30.0, "CLERK_JWKS_COOLDOWN_S", "seconds between 1 and 300", ge=1, le=300)
+    jwks_timeout_s: float = setting(5.0, "CLERK_JWKS_TIMEOUT_S", "seconds between 0.1 and 30", gt=0, le=30)
+    max_token_bytes: int = setting(8192, "INKWELL_MAX_TOKEN_BYTES", "bytes between 1024 and 16384", ge=1024, le=16384)
+    allow_unverified_dev: str = setting(
+        "", "ALLOW_UNVERIFIED_JWT_DEV", "unset it: Inkwell never skips verification; use INKWELL_DEV_ISSUER"
+    )
+    dev_issuer_enabled: bool | None = setting(
+        None, "INKWELL_DEV_ISSUER", "true or false; it defaults to true in development and is refused in production"
+    )
+    internal_token_ttl_s: float = setting(
+        60.0, "INKWELL_INTERNAL_TOKEN_TTL_S", "seconds between 5 and 60", ge=5, le=60
+    )
+    internal_audiences_raw: str = setting(
+        DEFAULT_AUDIENCES, "INKWELL_INTERNAL_AUDIENCES", "comma-separated service audiences, e.g. inkwell.llm"
+    )
+
+    @field_validator("publishable_key")
+    @classmethod
+    def _check_publishable(cls, value: str) -> str:
+        if value:
+            parse_publishable_key(value.strip())
+        return value.strip()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret(cls, value: str) -> str:
+        if value:
+            secret_key_environment(value.strip())
+        return value.strip()
+
+    @field_validator("jwt_key")
+    @classmethod
+    def _check_pem(cls, value: str) -> str:
+        value = value.strip().replace("\\n", "\n")
+        if value:
+            try:
+                key = load_pem_public_key(value.encode())
+            except ValueError:
+                raise ValueError("is not a PEM public key (-----BEGIN PUBLIC KEY-----)") from None
+            if not isinstance(key, rsa.RSAPublicKey):
+                raise ValueError("must be an RSA public key (Clerk signs with RS256)")
+        return value
+
+    @field_validator("issuer_override", "frontend_api_url", "backend_api_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @field_validator("authorized_parties_raw")
+    @classmethod
+    def _check_parties(cls, value: str) -> str:
+        parse_origins(value)
+        return value
+
+    @property
+    def publishable(self) -> PublishableKey | None:
+        return parse_publishable_key(self.publishable_key) if self.publishable_key else None
+
+    @property
+    def clerk_issuer(self) -> str:
+        """The pinned Clerk issuer, or "" when Clerk is not configured."""
+        if self.issuer_override:
+            return self.issuer_override
+        pk = self.publishable
+        return pk.issuer if pk else ""
+
+    @property
+    def clerk_frontend_api_url(self) -> str:
+        if self.frontend_api_url:
+            return self.frontend_api_url
+        pk = self.publishable
+        return pk.frontend_api_url if pk else self.clerk_issuer
+
+    @property
+    def authorized_parties(self) -> tuple[str, ...]:
+        return parse_origins(self.authorized_parties_raw)
+
+    @property
+    def internal_audiences(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.internal_audiences_raw.split(",") if a.strip())
+
+    @property
+    def dev_issuer(self) -> bool:
+        if self.dev_issuer_enabled is not None:
+            return self.dev_issuer_enabled
+        return not self.is_production
+
+    def cross_check(self) -> list[str]:
+        """Problems that involve more than one setting."""
+        problems = []
+        if self.is_production and self.dev_issuer:
+            problems.append(
+                "INKWELL_DEV_ISSUER: the development issuer is refused in production. "
+                "Fix: unset INKWELL_DEV_ISSUER, or use INKWELL_ENV=development on a laptop"
+            )
+        if self.is_production and not self.clerk_issuer:
+            problems.append(
+                "CLERK_PUBLISHABLE_KEY: production needs a Clerk instance to trust. "
+                "Fix: set CLERK_PUBLISHABLE_KEY (or CLERK_ISSUER) from the Clerk Dashboard"
+            )
+        if self.clerk_issuer.startswith("http://") and self.is_production:
+            problems.append("CLERK_ISSUER: production issuers use https. Fix: use the https Frontend API URL")
+        if not self.internal_audiences:
+            problems.append("INKWELL_INTERNAL_AUDIENCES: is empty. Fix: list the internal services, e.g. inkwell.llm")
+        return problems

@@ -1,0 +1,203 @@
+"""Clerk session token verification: pinned issuers, pinned keys, one reason per refusal.
+
+Order matters: the cheap structural checks come first, the signature is verified before any
+claim is judged (so a reason is never an oracle for an unsigned token), and the Clerk-specific
+claims (`v`, `sid`, `sts`, `azp`) come last.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+from services.auth.clerk_keys import looks_like_development_issuer
+from services.auth.key_sources import KeySource
+from services.runtime.jwks import KeyLookupError
+
+ALLOWED_ALGORITHMS = ("RS256",)
+REQUIRED_CLAIMS = ["exp", "nbf", "iat", "sub", "sid", "iss"]
+EMPTY_BEARERS = {"", "null", "undefined", "none", "bearer"}
+MAX_KID_LENGTH = 128
+
+
+class AuthFailure(Exception):
+    """A refused token: `reason` is the stable code, `metadata` explains (never the token)."""
+
+    def __init__(self, reason: str, message: str, **metadata: Any) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.metadata = {k: str(v) for k, v in metadata.items()}
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    issuer: str
+    keys: KeySource
+    development: bool = False
+
+
+@dataclass(frozen=True)
+class VerifiedSession:
+    user_id: str
+    session_id: str
+    issuer: str
+    expires_at: int
+    org_id: str = ""
+    org_role: str = ""
+    org_slug: str = ""
+    authorized_party: str = ""
+    development: bool = False
+    claims: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _segment_json(segment: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise AuthFailure("TOKEN_MALFORMED", "token segment is not base64url-encoded JSON") from None
+    if not isinstance(value, dict):
+        raise AuthFailure("TOKEN_MALFORMED", "token segment is not a JSON object")
+    return value
+
+
+class SessionVerifier:
+    def __init__(
+        self,
+        issuers: Iterable[TrustedIssuer],
+        *,
+        authorized_parties: Iterable[str] = (),
+        clock_skew_s: float = 5.0,
+        max_token_bytes: int = 8192,
+    ) -> None:
+        self._issuers = {trusted.issuer: trusted for trusted in issuers}
+        self.authorized_parties = frozenset(authorized_parties)
+        self.clock_skew_s = clock_skew_s
+        self.max_token_bytes = max_token_bytes
+
+    @property
+    def issuers(self) -> tuple[TrustedIssuer, ...]:
+        return tuple(self._issuers.values())
+
+    async def verify(self, token: str | None) -> VerifiedSession:
+        token = (token or "").strip()
+        if token.lower() in EMPTY_BEARERS:
+            raise AuthFailure("TOKEN_MISSING", "no session token: sign in first, or wait until the session is loaded")
+        if len(token) > self.max_token_bytes:
+            raise AuthFailure(
+                "TOKEN_TOO_LARGE", f"token is {len(token)} bytes; the limit is {self.max_token_bytes}", size=len(token)
+            )
+        parts = token.split(".")
+        if len(parts) != 3 or not all(parts[:2]):
+            raise AuthFailure("TOKEN_MALFORMED", f"a JWT has 3 dot-separated segments, this one has {len(parts)}")
+        header, payload = _segment_json(parts[0]), _segment_json(parts[1])
+
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise AuthFailure("ALGORITHM_NOT_ALLOWED", "only RS256 session tokens are accepted", alg=str(alg)[:20])
+        if header.get("typ", "JWT") != "JWT":
+            raise AuthFailure("TOKEN_MALFORMED", "token type must be JWT", typ=str(header.get("typ"))[:20])
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
+            raise AuthFailure("TOKEN_MALFORMED", "token header has no usable key id (kid)")
+
+        issuer = payload.get("iss")
+        trusted = self._issuers.get(issuer) if isinstance(issuer, str) else None
+        if trusted is None:
+            shown = str(issuer)[:200]
+            raise AuthFailure(
+                "ISSUER_NOT_ALLOWED",
+                f"token issuer {shown!r} is not a trusted Clerk instance",
+                tokenIssuer=shown,
+                looksLikeDevelopment=str(isinstance(issuer, str) and looks_like_development_issuer(issuer)).lower(),
+                trustedIssuers=",".join(self._issuers),
+            )
+
+        try:
+            key = await trusted.keys.get_key(kid)
+        except KeyLookupError as exc:
+            raise AuthFailure(exc.reason, str(exc), keySource=trusted.keys.name) from None
+
+        try:
+            claims = jwt.decode(
+                token,
+                key=key,
+                algorithms=list(ALLOWED_ALGORITHMS),
+                issuer=trusted.issuer,
+                leeway=self.clock_skew_s,
+                options={"require": REQUIRED_CLAIMS, "verify_aud": False},
+            )
+        except jwt.InvalidSignatureError:
+            raise AuthFailure("SIGNATURE_INVALID", "token signature does not verify with the pinned key") from None
+        except jwt.ExpiredSignatureError:
+            exp = payload.get("exp")
+            since = round(time.time() - exp, 1) if isinstance(exp, int | float) else "?"
+            raise AuthFailure(
+                "TOKEN_EXPIRED",
+                f"token expired {since} s ago (allowed skew {self.clock_skew_s:g} s)",
+                secondsSinceExpiry=since,
+                clockSkewAllowed=self.clock_skew_s,
+            ) from None
+        except jwt.ImmatureSignatureError:
+            earliest = min(v for v in (payload.get("nbf"), payload.get("iat")) if isinstance(v, int | float))
+            ahead = round(earliest - time.time(), 1)
+            raise AuthFailure(
+                "TOKEN_NOT_YET_VALID",
+                f"token is valid only in {ahead} s: check the clocks (allowed skew {self.clock_skew_s:g} s)",
+                secondsUntilValid=ahead,
+            ) from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthFailure("CLAIM_MISSING", f"token has no {exc.claim!r} claim", claim=exc.claim) from None
+        except jwt.InvalidIssuerError:
+            raise AuthFailure("ISSUER_NOT_ALLOWED", "token issuer does not match") from None
+        except jwt.InvalidAlgorithmError:
+            raise AuthFailure("ALGORITHM_NOT_ALLOWED", "only RS256 session tokens are accepted") from None
+        except jwt.PyJWTError as exc:
+            raise AuthFailure("TOKEN_MALFORMED", f"token is malformed: {exc}"[:200]) from None
+
+        return self._check_session_claims(claims, trusted)
+
+    def _check_session_claims(self, claims: dict[str, Any], trusted: TrustedIssuer) -> VerifiedSession:
+        for claim in ("sub", "sid"):
+            if not isinstance(claims.get(claim), str) or not claims[claim]:
+                raise AuthFailure("CLAIM_MISSING", f"token has no {claim!r} claim", claim=claim)
+        version = claims.get("v")
+        if version is None:
+            raise AuthFailure("CLAIM_MISSING", "token has no 'v' claim (not a v2 session token)", claim="v")
+        if version != 2:
+            raise AuthFailure(
+                "TOKEN_VERSION_UNSUPPORTED", "only Clerk session token version 2 is accepted", version=str(version)[:10]
+            )
+        if claims.get("sts") == "pending":
+            raise AuthFailure("SESSION_PENDING", "the session is pending: finish the sign-in tasks first")
+        azp = claims.get("azp")
+        if self.authorized_parties:
+            if not azp:
+                raise AuthFailure("AUTHORIZED_PARTY_NOT_ALLOWED", "token has no azp (authorized party)", azp="")
+            if azp not in self.authorized_parties:
+                raise AuthFailure(
+                    "AUTHORIZED_PARTY_NOT_ALLOWED",
+                    f"token was issued to {str(azp)[:100]!r}, which is not an allowed origin",
+                    azp=str(azp)[:100],
+                )
+        org = claims.get("o") if isinstance(claims.get("o"), dict) else {}
+        return VerifiedSession(
+            user_id=claims["sub"],
+            session_id=claims["sid"],
+            issuer=trusted.issuer,
+            expires_at=int(claims["exp"]),
+            org_id=str(org.get("id") or claims.get("org_id") or ""),
+            org_role=str(org.get("rol") or claims.get("org_role") or ""),
+            org_slug=str(org.get("slg") or claims.get("org_slug") or ""),
+            authorized_party=str(azp or ""),
+            development=trusted.development,
+            claims=claims,
+        )
