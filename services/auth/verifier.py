@@ -19,11 +19,11 @@ import jwt
 
 from services.auth.clerk_keys import looks_like_development_issuer
 from services.auth.key_sources import KeySource
+from services.runtime.bearer import is_missing
 from services.runtime.jwks import KeyLookupError
 
 ALLOWED_ALGORITHMS = ("RS256",)
 REQUIRED_CLAIMS = ["exp", "nbf", "iat", "sub", "sid", "iss"]
-EMPTY_BEARERS = {"", "null", "undefined", "none", "bearer"}
 MAX_KID_LENGTH = 128
 
 
@@ -88,9 +88,9 @@ class SessionVerifier:
         return tuple(self._issuers.values())
 
     async def verify(self, token: str | None) -> VerifiedSession:
-        token = (token or "").strip()
-        if token.lower() in EMPTY_BEARERS:
+        if token is None or is_missing(token):
             raise AuthFailure("TOKEN_MISSING", "no session token: sign in first, or wait until the session is loaded")
+        token = token.strip()
         if len(token) > self.max_token_bytes:
             raise AuthFailure(
                 "TOKEN_TOO_LARGE", f"token is {len(token)} bytes; the limit is {self.max_token_bytes}", size=len(token)

@@ -22,6 +22,12 @@ from services.runtime.identity import InternalTokenVerifier, bearer_from_metadat
 
 log = logging.getLogger("inkwell.rpc")
 
+# Failures caused by the caller: logged at INFO (the caller reports them), not as our warnings.
+CLIENT_ERRORS = frozenset({
+    grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION,
+})
+
 OPEN_METHOD_PREFIXES = (
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1alpha.ServerReflection/",
@@ -88,7 +94,8 @@ class RuntimeInterceptor(grpc.aio.ServerInterceptor):
 
     async def _fail(self, servicer_context: grpc.aio.ServicerContext, method: str, exc: BaseException) -> None:
         if isinstance(exc, ServiceError):
-            log.warning(
+            log.log(
+                logging.INFO if exc.code in CLIENT_ERRORS else logging.WARNING,
                 "rpc failed",
                 extra={"method": method, "reason": exc.reason, "code": exc.code.name, "detail": exc.message},
             )

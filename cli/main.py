@@ -1,0 +1,48 @@
+"""`inkwell` command line: developer and operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from services.runtime.settings import BaseServiceSettings, ConfigError, load
+
+
+def _token(args: argparse.Namespace) -> int:
+    from services.auth.dev_issuer import DevIssuer
+
+    settings = load(BaseServiceSettings)
+    if settings.is_production:
+        print("inkwell token: the development issuer is refused in production (INKWELL_ENV=production)", file=sys.stderr)
+        return 2
+    data_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
+    issuer = DevIssuer(data_dir)
+    print(issuer.mint(args.user, ttl_s=args.ttl, azp=args.azp, org_id=args.org))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inkwell", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    token = sub.add_parser("token", help="print a development session token (verified like a Clerk token)")
+    token.add_argument("--user", default="alice", help="user id (the token's sub), default alice")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds, default 3600")
+    token.add_argument("--azp", default=None, help="authorized party (frontend origin), e.g. http://localhost:3000")
+    token.add_argument("--org", default=None, help="organization id")
+    token.add_argument("--data-dir", default=None, help="data directory holding the dev key (INKWELL_DATA_DIR)")
+    token.set_defaults(handler=_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        raise SystemExit(args.handler(args))
+    except ConfigError as exc:
+        print(f"inkwell: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

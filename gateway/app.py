@@ -1,0 +1,140 @@
+"""The HTTP gateway: the web frontend's only entry point.
+
+It verifies the Clerk session token once (through the auth service), then calls internal
+services with the verified identity. Backends are reached over long-lived gRPC channels opened
+at startup; every call carries a deadline.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.auth import AuthenticatedUser, Authenticator
+from gateway.backends import Backends
+from gateway.errors import ApiError, error_body, error_response, handle_api_error
+from gateway.log_collapse import CollapsingLogger
+from gateway.middleware import RequestContextMiddleware
+from gateway.session_cache import SessionCache
+from gateway.settings import GatewaySettings
+from services.auth.service import SERVICE_NAME as AUTH_SERVICE_NAME
+
+log = logging.getLogger("inkwell.gateway")
+
+
+class GatewayState:
+    """Everything the routes share. Channels are opened in the lifespan, on the serving loop."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.backends = Backends()
+        self.session_cache = SessionCache(settings.session_cache_size)
+        self.failure_log = CollapsingLogger(logging.getLogger("inkwell.gateway.auth"), settings.failure_log_window_s)
+        self._authenticator: Authenticator | None = None
+
+    def open(self) -> None:
+        auth = self.backends.add("auth", self.settings.auth_address, AUTH_SERVICE_NAME)
+        self._authenticator = Authenticator(
+            auth.channel, self.session_cache, self.failure_log, self.settings.auth_timeout_s
+        )
+
+    @property
+    def authenticator(self) -> Authenticator:
+        if self._authenticator is None:
+            raise RuntimeError("gateway backends are not open: the app must run inside its lifespan")
+        return self._authenticator
+
+
+async def current_user(request: Request) -> AuthenticatedUser:
+    """The one auth path: every protected route depends on this."""
+    state: GatewayState = request.app.state.inkwell
+    return await state.authenticator(request)
+
+
+CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    state = GatewayState(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def flush_failures() -> None:
+            while True:
+                await asyncio.sleep(min(5.0, settings.failure_log_window_s))
+                state.failure_log.flush(message="authentication failed")
+
+        state.open()
+        flusher = asyncio.create_task(flush_failures(), name="gateway-failure-log-flush")
+        log.info("gateway started", extra={"auth": settings.auth_address, "cors": list(settings.cors_origins)})
+        try:
+            yield
+        finally:
+            flusher.cancel()
+            state.failure_log.flush(message="authentication failed", force=True)
+            await state.backends.close()
+
+    app = FastAPI(
+        title="Inkwell gateway",
+        version="0.1.0",
+        description="HTTP API for the Inkwell web frontend. Every /api route needs a Clerk session token "
+        "(Authorization: Bearer, or the __session cookie). Errors are "
+        '`{"error": {"reason", "message", "request_id"}}` with a stable reason code.',
+        lifespan=lifespan,
+    )
+    app.state.inkwell = state
+    app.add_exception_handler(ApiError, handle_api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    # Added inner first: CORS wraps everything, so error replies carry CORS headers too.
+    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.cors_origins),
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["authorization", "content-type", "x-request-id", "traceparent"],
+        expose_headers=["x-request-id", "retry-after"],
+        max_age=600,
+    )
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness: the gateway process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness of every backend; 503 names the ones not ready")
+    async def readyz() -> JSONResponse:
+        states = await state.backends.readiness(settings.readiness_timeout_s)
+        not_ready = sorted(name for name, status in states.items() if status != "SERVING")
+        if not_ready:
+            body = error_body("BACKENDS_NOT_READY", f"not ready: {', '.join(not_ready)}")
+            body["backends"] = states
+            return JSONResponse(body, 503, headers={"Retry-After": "2"})
+        return JSONResponse({"status": "ready", "backends": states})
+
+    @app.get("/api/auth/me", tags=["auth"], summary="The verified principal of this session token")
+    async def me(user: CurrentUser) -> dict[str, Any]:
+        return {"user": user.principal}
+
+    return app
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    reason = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+    return error_response(ApiError(exc.status_code, reason, str(exc.detail), headers=dict(exc.headers or {})))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"field": ".".join(str(p) for p in err.get("loc", ())), "problem": err.get("msg", "")} for err in exc.errors()
+    ]
+    return error_response(ApiError(422, "REQUEST_INVALID", "the request is invalid", details={"problems": problems}))

@@ -1,0 +1,33 @@
+"""Run the gateway under uvicorn with JSON logs and validated settings."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.settings import GatewaySettings
+from services.runtime import logs
+from services.runtime.settings import ConfigError, load
+
+
+def main() -> None:
+    try:
+        settings = load(GatewaySettings)
+    except ConfigError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    logs.configure("gateway", settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Gateway settings: where the backends are, which origins may call, and per-route budgets."""
+
+from __future__ import annotations
+
+from services.auth.settings import parse_origins
+from services.runtime.settings import BaseServiceSettings, setting
+from pydantic import field_validator
+
+DEV_ORIGINS = ("http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:3000", "http://127.0.0.1:5173")
+
+
+class GatewaySettings(BaseServiceSettings):
+    host: str = setting("127.0.0.1", "INKWELL_GATEWAY_HOST", "the address to listen on, e.g. 0.0.0.0")
+    port: int = setting(8000, "INKWELL_GATEWAY_PORT", "a TCP port between 1 and 65535", ge=0, le=65535)
+    auth_address: str = setting("127.0.0.1:50051", "INKWELL_AUTH_ADDR", "host:port of the auth service")
+    authorized_parties_raw: str = setting(
+        "", "CLERK_AUTHORIZED_PARTIES", "comma-separated frontend origins, e.g. https://app.example.com"
+    )
+    auth_timeout_s: float = setting(2.0, "INKWELL_AUTH_TIMEOUT_S", "seconds between 0.05 and 30", gt=0.05, le=30)
+    readiness_timeout_s: float = setting(
+        1.0, "INKWELL_READINESS_TIMEOUT_S", "seconds between 0.05 and 10", gt=0.05, le=10
+    )
+    session_cache_size: int = setting(
+        10_000, "INKWELL_SESSION_CACHE_SIZE", "number of verified tokens to keep, 0 to 1000000", ge=0, le=1_000_000
+    )
+    failure_log_window_s: float = setting(
+        60.0, "INKWELL_FAILURE_LOG_WINDOW_S", "seconds between 1 and 3600", ge=1, le=3600
+    )
+
+    @field_validator("authorized_parties_raw")
+    @classmethod
+    def _check_parties(cls, value: str) -> str:
+        parse_origins(value)
+        return value
+
+    @field_validator("auth_address")
+    @classmethod
+    def _check_address(cls, value: str) -> str:
+        if ":" not in value.strip():
+            raise ValueError(f"{value!r} is not host:port")
+        return value.strip()
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        """The same list as Clerk's authorized parties; local dev servers too in development."""
+        origins = parse_origins(self.authorized_parties_raw)
+        if not origins and not self.is_production:
+            return DEV_ORIGINS
+        return origins
