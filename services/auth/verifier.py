@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from services.runtime.jwks import KeyLookupError
 ALLOWED_ALGORITHMS = ("RS256",)
 REQUIRED_CLAIMS = ["exp", "nbf", "iat", "sub", "sid", "iss"]
 MAX_KID_LENGTH = 128
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class AuthFailure(Exception):
@@ -96,8 +98,10 @@ class SessionVerifier:
                 "TOKEN_TOO_LARGE", f"token is {len(token)} bytes; the limit is {self.max_token_bytes}", size=len(token)
             )
         parts = token.split(".")
-        if len(parts) != 3 or not all(parts[:2]):
+        if len(parts) != 3:
             raise AuthFailure("TOKEN_MALFORMED", f"a JWT has 3 dot-separated segments, this one has {len(parts)}")
+        if not (_BASE64URL.match(parts[0]) and _BASE64URL.match(parts[1])) or (parts[2] and not _BASE64URL.match(parts[2])):
+            raise AuthFailure("TOKEN_MALFORMED", "a token segment is empty or not unpadded base64url")
         header, payload = _segment_json(parts[0]), _segment_json(parts[1])
 
         alg = header.get("alg")
@@ -147,8 +151,8 @@ class SessionVerifier:
                 clockSkewAllowed=self.clock_skew_s,
             ) from None
         except jwt.ImmatureSignatureError:
-            earliest = min(v for v in (payload.get("nbf"), payload.get("iat")) if isinstance(v, int | float))
-            ahead = round(earliest - time.time(), 1)
+            starts = [v for v in (payload.get("nbf"), payload.get("iat")) if isinstance(v, int | float)]
+            ahead = round(max(starts, default=time.time()) - time.time(), 1)
             raise AuthFailure(
                 "TOKEN_NOT_YET_VALID",
                 f"token is valid only in {ahead} s: check the clocks (allowed skew {self.clock_skew_s:g} s)",

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from inkwell.auth.v1 import auth_service_pb2_grpc
+from services.auth.clerk_keys import encode_publishable_key
+from services.auth.main import RunningAuth, start_auth
+from services.auth.settings import AuthSettings
+from services.runtime.settings import load
+from tests.support.fake_clerk import FakeClerk, SigningKey, TokenFactory
+
+CLERK_HOST = "clerk.inkwell.test"
+ISSUER = f"https://{CLERK_HOST}"
+PUBLISHABLE_KEY = encode_publishable_key(CLERK_HOST, "test")
+FRONTEND_ORIGIN = "http://localhost:3000"
+
+# Tests must never reach a real network or a developer's settings.
+for _var in [k for k in os.environ if k.startswith(("CLERK_", "INKWELL_")) or k == "ALLOW_UNVERIFIED_JWT_DEV"]:
+    del os.environ[_var]
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    return SigningKey.generate("ins_2primary")
+
+
+@pytest.fixture(scope="session")
+def other_instance_key() -> SigningKey:
+    return SigningKey.generate("ins_2otherinstance")
+
+
+@pytest.fixture
+def fake_clerk(signing_key: SigningKey) -> Iterator[FakeClerk]:
+    clerk = FakeClerk([signing_key]).start()
+    yield clerk
+    clerk.stop()
+
+
+@pytest.fixture
+def tokens(signing_key: SigningKey) -> TokenFactory:
+    return TokenFactory(signing_key, ISSUER, azp=FRONTEND_ORIGIN)
+
+
+def clerk_env(clerk: FakeClerk, data_dir: Path, **extra: Any) -> dict[str, Any]:
+    """Settings for an auth service pinned to the fake Clerk instance (production-like)."""
+    env: dict[str, Any] = {
+        "INKWELL_ENV": "production",
+        "INKWELL_DATA_DIR": str(data_dir),
+        "INKWELL_AUTH_PORT": 0,
+        "CLERK_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+        "CLERK_SECRET_KEY": clerk.secret_key,
+        "CLERK_FRONTEND_API_URL": clerk.url,
+        "CLERK_API_URL": clerk.url,
+        "CLERK_AUTHORIZED_PARTIES": FRONTEND_ORIGIN,
+    }
+    env.update(extra)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+class AuthHarness:
+    def __init__(self, running: RunningAuth) -> None:
+        self.running = running
+        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        self.stub = auth_service_pb2_grpc.AuthServiceStub(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+        await self.running.stop()
+
+
+@pytest.fixture
+async def start_auth_service(tmp_path: Path) -> AsyncIterator[Any]:
+    started: list[AuthHarness] = []
+
+    async def start(**env: Any) -> AuthHarness:
+        env.setdefault("INKWELL_DATA_DIR", str(tmp_path / "data"))
+        env.setdefault("INKWELL_AUTH_PORT", 0)
+        harness = AuthHarness(await start_auth(load(AuthSettings, **env)))
+        started.append(harness)
+        return harness
+
+    yield start
+    for harness in started:
+        await harness.close()

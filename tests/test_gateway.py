@@ -1,0 +1,237 @@
+"""The gateway over real HTTP, with the real auth service behind it on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.log_collapse import CollapsingLogger
+from gateway.session_cache import Denial, SessionCache, VerifiedSession
+from gateway.settings import GatewaySettings
+from services.auth.main import start_auth
+from services.auth.settings import AuthSettings
+from services.runtime.settings import load
+from tests.conftest import FRONTEND_ORIGIN, clerk_env
+from tests.support.fake_clerk import REMOVE, FakeClerk, TokenFactory
+from tests.support.loops import LoopThread, UvicornThread
+from tests.support.processes import free_port
+
+
+class Stack:
+    def __init__(self, clerk: FakeClerk, data_dir: Path, auth_address: str | None = None) -> None:
+        self.loops = LoopThread("auth")
+        self.auth = self.loops.run(start_auth(load(AuthSettings, **clerk_env(clerk, data_dir))))
+        self.verify_calls = 0
+        verifier = self.auth.components.verifier
+        original = verifier.verify
+
+        async def counting(token: str | None) -> Any:
+            self.verify_calls += 1
+            await asyncio.sleep(0.05)  # widen the window for concurrent first requests
+            return await original(token)
+
+        verifier.verify = counting  # type: ignore[method-assign]
+        settings = load(
+            GatewaySettings,
+            INKWELL_AUTH_ADDR=auth_address or f"127.0.0.1:{self.auth.port}",
+            CLERK_AUTHORIZED_PARTIES=FRONTEND_ORIGIN,
+            INKWELL_ENV="production",
+        )
+        self.app = create_app(settings)
+        self.http = UvicornThread(self.app)
+        self.client = httpx.Client(base_url=self.http.url, timeout=10)
+
+    @property
+    def state(self) -> Any:
+        return self.app.state.inkwell
+
+    def close(self) -> None:
+        self.client.close()
+        self.http.stop()
+        self.loops.run(self.auth.stop())
+        self.loops.stop()
+
+
+@pytest.fixture
+def stack(fake_clerk: FakeClerk, tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(fake_clerk, tmp_path / "data")
+    yield s
+    s.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_error(response: httpx.Response, status: int, reason: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert error["reason"] == reason and error["message"]
+    assert error["request_id"] == response.headers["x-request-id"]
+    return dict(error)
+
+
+def test_me_returns_the_verified_principal_and_caches_it(stack: Stack, tokens: TokenFactory) -> None:
+    token = tokens.mint(o={"id": "org_9", "rol": "org:admin", "slg": "acme"})
+    first = stack.client.get("/api/auth/me", headers=bearer(token))
+    assert first.status_code == 200, first.text
+    user = first.json()["user"]
+    assert user["user_id"] == "user_alice" and user["org_id"] == "org_9" and user["authorized_party"] == FRONTEND_ORIGIN
+    for _ in range(5):
+        assert stack.client.get("/api/auth/me", headers=bearer(token)).status_code == 200
+    assert stack.verify_calls == 1
+    assert stack.state.session_cache.hits >= 5
+
+
+def test_session_cookie_is_accepted(stack: Stack, tokens: TokenFactory) -> None:
+    response = stack.client.get("/api/auth/me", headers={"Cookie": f"__session={tokens.mint()}"})
+    assert response.status_code == 200 and response.json()["user"]["user_id"] == "user_alice"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer null"}, {"Authorization": "Bearer undefined"},
+                                     {"Authorization": "Bearer"}, {"Cookie": "__session=null"}])
+def test_missing_token_before_session_is_ready(stack: Stack, headers: dict[str, str]) -> None:
+    response = stack.client.get("/api/auth/me", headers=headers)
+    assert_error(response, 401, "TOKEN_MISSING")
+    assert response.headers["www-authenticate"] == 'Bearer realm="inkwell"'
+    assert stack.verify_calls == 0
+
+
+def test_refusals_carry_reason_and_www_authenticate(stack: Stack, tokens: TokenFactory) -> None:
+    now = int(time.time())
+    cases = {
+        "TOKEN_EXPIRED": tokens.mint(exp=now - 100, iat=now - 160, nbf=now - 165),
+        "CLAIM_MISSING": tokens.mint(sid=REMOVE),
+        "AUTHORIZED_PARTY_NOT_ALLOWED": tokens.mint(azp="https://evil.example"),
+        "TOKEN_MALFORMED": "not-a-jwt",
+        "TOKEN_TOO_LARGE": tokens.mint(pad="x" * 9000),
+    }
+    for reason, token in cases.items():
+        response = stack.client.get("/api/auth/me", headers=bearer(token))
+        assert_error(response, 401, reason)
+        assert f'error_description="{reason}"' in response.headers["www-authenticate"]
+
+
+def test_inbound_identity_headers_are_ignored(stack: Stack, tokens: TokenFactory) -> None:
+    spoof = {"x-user-id": "user_mallory", "x-clerk-user-id": "user_mallory", "x-forwarded-user": "user_mallory"}
+    assert_error(stack.client.get("/api/auth/me", headers=spoof), 401, "TOKEN_MISSING")
+    response = stack.client.get("/api/auth/me", headers={**spoof, **bearer(tokens.mint())})
+    assert response.json()["user"]["user_id"] == "user_alice"
+
+
+def test_cors_on_success_and_on_errors(stack: Stack, tokens: TokenFactory) -> None:
+    allowed = {"Origin": FRONTEND_ORIGIN}
+    ok = stack.client.get("/api/auth/me", headers={**allowed, **bearer(tokens.mint())})
+    assert ok.headers["access-control-allow-origin"] == FRONTEND_ORIGIN
+    denied = stack.client.get("/api/auth/me", headers=allowed)
+    assert denied.status_code == 401 and denied.headers["access-control-allow-origin"] == FRONTEND_ORIGIN
+    missing = stack.client.get("/api/nope", headers=allowed)
+    assert_error(missing, 404, "NOT_FOUND")
+    assert missing.headers["access-control-allow-origin"] == FRONTEND_ORIGIN
+    evil = stack.client.get("/api/auth/me", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in evil.headers
+    preflight = stack.client.options("/api/auth/me", headers={
+        **allowed, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"})
+    assert preflight.status_code == 200
+
+
+def test_concurrent_first_requests_share_one_verification(stack: Stack, tokens: TokenFactory) -> None:
+    token = tokens.mint()
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(base_url=stack.http.url, timeout=10) as client:
+            responses = await asyncio.gather(*(client.get("/api/auth/me", headers=bearer(token)) for _ in range(30)))
+        return [r.status_code for r in responses]
+
+    assert set(asyncio.run(burst())) == {200}
+    assert stack.verify_calls == 1
+
+
+def test_repeated_bad_token_is_verified_once_per_window(stack: Stack) -> None:
+    for _ in range(10):
+        assert stack.client.get("/api/auth/me", headers=bearer("a.b.c")).status_code == 401
+    assert stack.verify_calls == 1
+
+
+def test_identical_failures_collapse_into_one_line(stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="inkwell.gateway.auth")
+    for _ in range(25):
+        stack.client.get("/api/auth/me", headers={"Authorization": "Bearer null"})
+    lines = [r for r in caplog.records if r.name == "inkwell.gateway.auth"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert (line.reason, line.route, line.client) == ("TOKEN_MISSING", "/api/auth/me", "127.0.0.0/24")
+    stack.state.failure_log.flush(message="authentication failed", force=True)
+    repeated = [r for r in caplog.records if getattr(r, "repeated", 0)]
+    assert len(repeated) == 1 and repeated[0].repeated == 24
+
+
+def test_tokens_are_never_logged(stack: Stack, tokens: TokenFactory, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = tokens.mint(azp="https://evil.example")
+    stack.client.get("/api/auth/me", headers=bearer(token))
+    stack.client.get("/api/auth/me", headers=bearer(tokens.mint()))
+    text = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
+    assert token not in text and token.split(".")[1] not in text
+
+
+def test_readiness_and_docs(stack: Stack) -> None:
+    assert stack.client.get("/healthz").json() == {"status": "ok"}
+    for _ in range(100):  # the auth service is ready once it has fetched the Clerk keys
+        ready = stack.client.get("/readyz")
+        if ready.status_code == 200:
+            break
+        assert ready.json()["backends"] == {"auth": "NOT_SERVING"}
+        time.sleep(0.05)
+    assert ready.status_code == 200 and ready.json()["backends"] == {"auth": "SERVING"}
+    assert stack.client.get("/docs").status_code == 200
+    assert "/api/auth/me" in stack.client.get("/openapi.json").json()["paths"]
+
+
+def test_auth_service_down(fake_clerk: FakeClerk, tmp_path: Path, tokens: TokenFactory) -> None:
+    stack = Stack(fake_clerk, tmp_path / "data", auth_address=f"127.0.0.1:{free_port()}")
+    try:
+        ready = stack.client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["backends"] == {"auth": "UNREACHABLE"}
+        assert "auth" in ready.json()["error"]["message"]
+        started = time.monotonic()
+        response = stack.client.get("/api/auth/me", headers=bearer(tokens.mint()))
+        assert_error(response, 503, "AUTH_UNAVAILABLE")
+        assert time.monotonic() - started < 5 and response.headers["retry-after"]
+    finally:
+        stack.close()
+
+
+def test_session_cache_expiry_and_bounds() -> None:
+    cache = SessionCache(max_entries=2)
+    now = time.time()
+    cache.put(b"a", VerifiedSession({}, "t", now + 30))
+    cache.put(b"b", Denial("TOKEN_EXPIRED", "m", {}, now + 5))
+    cache.put(b"old", VerifiedSession({}, "t", now - 1))
+    assert cache.get(b"old") is None and cache.get(b"a") is not None
+    cache.put(b"c", VerifiedSession({}, "t", now + 30))
+    assert len(cache) == 2 and cache.get(b"a") is None
+    assert SessionCache.session_valid_until(now + 60, now + 30) == now + 25
+
+
+def test_collapsing_logger_windows(caplog: pytest.LogCaptureFixture) -> None:
+    clock = [1000.0]
+    collapser = CollapsingLogger(logging.getLogger("t.collapse"), window_s=60, clock=lambda: clock[0])
+    caplog.set_level(logging.INFO, logger="t.collapse")
+    assert collapser.log(logging.WARNING, "failed", key=("A", "/x"), reason="A")
+    assert not collapser.log(logging.WARNING, "failed", key=("A", "/x"), reason="A")
+    assert collapser.log(logging.WARNING, "failed", key=("B", "/x"), reason="B")
+    clock[0] += 61
+    assert collapser.log(logging.WARNING, "failed", key=("A", "/x"), reason="A")
+    messages = [(r.getMessage(), getattr(r, "repeated", 0)) for r in caplog.records]
+    assert messages == [("failed", 0), ("failed", 0), ("failed (repeated)", 1), ("failed", 0)]
