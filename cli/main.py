@@ -14,7 +14,9 @@ def _token(args: argparse.Namespace) -> int:
 
     settings = load(BaseServiceSettings)
     if settings.is_production:
-        print("inkwell token: the development issuer is refused in production (INKWELL_ENV=production)", file=sys.stderr)
+        print(
+            "inkwell token: the development issuer is refused in production (INKWELL_ENV=production)", file=sys.stderr
+        )
         return 2
     data_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
     issuer = DevIssuer(data_dir)

@@ -15,13 +15,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from inkwell.auth.v1 import auth_service_pb2 as auth_pb
+from inkwell.auth.v1 import auth_service_pb2_grpc as auth_grpc
 from starlette.requests import Request
 
 from gateway.errors import ApiError
 from gateway.log_collapse import CollapsingLogger
-from gateway.session_cache import CACHEABLE_DENIALS, DENIAL_TTL_S, Denial, SessionCache, VerifiedSession, token_key
-from inkwell.auth.v1 import auth_service_pb2 as auth_pb
-from inkwell.auth.v1 import auth_service_pb2_grpc as auth_grpc
+from gateway.session_cache import (
+    CACHEABLE_DENIALS,
+    DENIAL_TTL_S,
+    Denial,
+    SessionCache,
+    VerifiedSession,
+    token_key,
+)
 from services.runtime import bearer, context
 from services.runtime.client import call_metadata
 from services.runtime.errors import from_rpc_error
@@ -141,7 +148,9 @@ class Authenticator:
                 return Denial(remote.reason, remote.message, remote.metadata, time.time() + ttl)
             if remote.reason in ("BACKEND_UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN"):
                 raise ApiError(
-                    503, "AUTH_UNAVAILABLE", f"the auth service did not answer ({remote.reason})",
+                    503,
+                    "AUTH_UNAVAILABLE",
+                    f"the auth service did not answer ({remote.reason})",
                     headers={"Retry-After": "2"},
                 ) from None
             raise ApiError.from_remote(remote, "auth") from None

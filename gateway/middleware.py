@@ -16,12 +16,28 @@ from services.runtime import context
 
 log = logging.getLogger("inkwell.gateway")
 
-IDENTITY_HEADERS = frozenset({
-    b"x-user-id", b"x-user", b"x-user-email", b"x-email", b"x-forwarded-user", b"x-forwarded-email",
-    b"x-forwarded-preferred-username", b"x-remote-user", b"remote-user", b"x-auth-user", b"x-auth-request-user",
-    b"x-auth-request-email", b"x-clerk-user-id", b"x-clerk-auth-status", b"x-clerk-auth-token",
-    b"x-inkwell-identity", b"x-internal-identity", b"x-org-id",
-})
+IDENTITY_HEADERS = frozenset(
+    {
+        b"x-user-id",
+        b"x-user",
+        b"x-user-email",
+        b"x-email",
+        b"x-forwarded-user",
+        b"x-forwarded-email",
+        b"x-forwarded-preferred-username",
+        b"x-remote-user",
+        b"remote-user",
+        b"x-auth-user",
+        b"x-auth-request-user",
+        b"x-auth-request-email",
+        b"x-clerk-user-id",
+        b"x-clerk-auth-status",
+        b"x-clerk-auth-token",
+        b"x-inkwell-identity",
+        b"x-internal-identity",
+        b"x-org-id",
+    }
+)
 IDENTITY_PREFIXES = (b"x-clerk-", b"x-auth-", b"x-inkwell-")
 
 
@@ -66,22 +82,27 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception(
-                "unhandled error", extra={"reason": "INTERNAL_DEFECT", "route": _route(scope), "method": scope["method"]}
+                "unhandled error",
+                extra={"reason": "INTERNAL_DEFECT", "route": _route(scope), "method": scope["method"]},
             )
             if response_started:
                 raise
-            body = json.dumps({
-                "error": {
-                    "reason": "INTERNAL_DEFECT",
-                    "message": "internal error; the gateway log has the details under this request id",
-                    "request_id": ctx.request_id,
+            body = json.dumps(
+                {
+                    "error": {
+                        "reason": "INTERNAL_DEFECT",
+                        "message": "internal error; the gateway log has the details under this request id",
+                        "request_id": ctx.request_id,
+                    }
                 }
-            }).encode()
-            await send_with_id({
-                "type": "http.response.start",
-                "status": 500,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            })
+            ).encode()
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
 
 

@@ -11,10 +11,20 @@ from typing import Any
 
 # Refusals that depend only on the token itself are remembered briefly, so a client retrying a
 # bad token in a loop costs one RPC per window, not one per request.
-CACHEABLE_DENIALS = frozenset({
-    "TOKEN_MALFORMED", "TOKEN_TOO_LARGE", "ALGORITHM_NOT_ALLOWED", "ISSUER_NOT_ALLOWED", "SIGNATURE_INVALID",
-    "TOKEN_EXPIRED", "CLAIM_MISSING", "AUTHORIZED_PARTY_NOT_ALLOWED", "TOKEN_VERSION_UNSUPPORTED", "SESSION_PENDING",
-})
+CACHEABLE_DENIALS = frozenset(
+    {
+        "TOKEN_MALFORMED",
+        "TOKEN_TOO_LARGE",
+        "ALGORITHM_NOT_ALLOWED",
+        "ISSUER_NOT_ALLOWED",
+        "SIGNATURE_INVALID",
+        "TOKEN_EXPIRED",
+        "CLAIM_MISSING",
+        "AUTHORIZED_PARTY_NOT_ALLOWED",
+        "TOKEN_VERSION_UNSUPPORTED",
+        "SESSION_PENDING",
+    }
+)
 DENIAL_TTL_S = 5.0
 INTERNAL_TOKEN_MARGIN_S = 5.0
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pydantic import field_validator
+
 from services.auth.settings import parse_origins
 from services.runtime.settings import BaseServiceSettings, setting
-from pydantic import field_validator
 
 DEV_ORIGINS = ("http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:3000", "http://127.0.0.1:5173")
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import grpc
 import pytest
-
 from inkwell.auth.v1 import auth_service_pb2 as pb
+
 from tests.conftest import ISSUER, PUBLISHABLE_KEY, clerk_env
 from tests.support.fake_clerk import FakeClerk, SigningKey, TokenFactory
 from tests.support.grpc_errors import single_error_info
@@ -109,8 +109,9 @@ async def test_unreachable_jwks_at_startup_is_not_ready_and_says_why(
 async def test_backend_api_source_uses_the_secret_key(
     start_auth_service: Any, fake_clerk: FakeClerk, tokens: TokenFactory, tmp_path: Any
 ) -> None:
-    env = clerk_env(fake_clerk, tmp_path / "d", CLERK_PUBLISHABLE_KEY=None, CLERK_FRONTEND_API_URL=None,
-                    CLERK_ISSUER=ISSUER)
+    env = clerk_env(
+        fake_clerk, tmp_path / "d", CLERK_PUBLISHABLE_KEY=None, CLERK_FRONTEND_API_URL=None, CLERK_ISSUER=ISSUER
+    )
     auth = await start_auth_service(**env)
     assert await verify(auth, tokens.mint()) == "user_alice"
     assert fake_clerk.fetches("/v1/jwks") >= 1 and fake_clerk.fetches() == 0
@@ -137,7 +138,10 @@ async def test_jwks_fetch_has_a_timeout(
 
 
 async def test_self_check_detects_instance_mismatch(
-    start_auth_service: Any, fake_clerk: FakeClerk, other_instance_key: SigningKey, tmp_path: Any,
+    start_auth_service: Any,
+    fake_clerk: FakeClerk,
+    other_instance_key: SigningKey,
+    tmp_path: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake_clerk.backend_keys = [other_instance_key]  # the secret key belongs to another instance
@@ -159,7 +163,9 @@ async def test_self_check_detects_environment_mismatch(
     assert "CLERK_KEY_ENVIRONMENT_MISMATCH" in codes
 
 
-async def test_self_check_passes_for_matching_keys(start_auth_service: Any, fake_clerk: FakeClerk, tmp_path: Any) -> None:
+async def test_self_check_passes_for_matching_keys(
+    start_auth_service: Any, fake_clerk: FakeClerk, tmp_path: Any
+) -> None:
     auth = await start_auth_service(**clerk_env(fake_clerk, tmp_path / "d"))
     report = await _finished_check(auth)
     assert [f.code for f in report.findings if f.severity == pb.FINDING_SEVERITY_ERROR] == []

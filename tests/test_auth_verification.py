@@ -11,8 +11,8 @@ from typing import Any
 import grpc
 import jwt
 import pytest
-
 from inkwell.auth.v1 import auth_service_pb2 as pb
+
 from services.auth.dev_issuer import DevIssuer
 from services.runtime.identity import InternalTokenVerifier
 from services.runtime.jwks import KeySetCache, parse_jwks
@@ -95,7 +95,7 @@ async def test_hs256_signed_with_the_rsa_public_key(auth: Any, tokens: TokenFact
 
 
 async def test_embedded_jwk_header_is_ignored(auth: Any, tokens: TokenFactory, attacker: Any) -> None:
-    server, key = attacker
+    _server, key = attacker
     # The attacker embeds their own public key and signs with it, reusing the real kid...
     forged = tokens.mint(headers={"jwk": key.jwk(), "kid": "ins_2primary"}, key=key)
     assert (await refusal(auth, forged))[1] == "SIGNATURE_INVALID"
@@ -135,7 +135,7 @@ async def test_unusable_kid_is_malformed(auth: Any, tokens: TokenFactory, kid: A
 
 async def test_expired_token_reports_how_long_ago(auth: Any, tokens: TokenFactory) -> None:
     now = int(time.time())
-    code, reason, metadata = await refusal(auth, tokens.mint(exp=now - 600, iat=now - 660, nbf=now - 665))
+    _code, reason, metadata = await refusal(auth, tokens.mint(exp=now - 600, iat=now - 660, nbf=now - 665))
     assert reason == "TOKEN_EXPIRED"
     assert 595 <= float(metadata["secondsSinceExpiry"]) <= 620
 
@@ -150,24 +150,26 @@ async def test_expiry_within_clock_skew_is_accepted(auth: Any, tokens: TokenFact
 
 @pytest.mark.parametrize("claim", ["nbf", "iat"])
 async def test_not_yet_valid(auth: Any, tokens: TokenFactory, claim: str) -> None:
-    code, reason, metadata = await refusal(auth, tokens.mint(**{claim: int(time.time()) + 120}))
+    _code, reason, metadata = await refusal(auth, tokens.mint(**{claim: int(time.time()) + 120}))
     assert reason == "TOKEN_NOT_YET_VALID" and float(metadata["secondsUntilValid"]) > 100
 
 
 @pytest.mark.parametrize("claim", ["exp", "sid", "sub", "iat", "nbf"])
 async def test_missing_required_claim(auth: Any, tokens: TokenFactory, claim: str) -> None:
-    code, reason, metadata = await refusal(auth, tokens.mint(**{claim: REMOVE}))
+    _code, reason, metadata = await refusal(auth, tokens.mint(**{claim: REMOVE}))
     assert (reason, metadata["claim"]) == ("CLAIM_MISSING", claim)
 
 
 async def test_jwt_template_token_without_sid(auth: Any, tokens: TokenFactory) -> None:
     template = tokens.mint(sid=REMOVE, v=REMOVE, azp=REMOVE, email="alice@example.com")
-    code, reason, metadata = await refusal(auth, template)
+    _code, reason, metadata = await refusal(auth, template)
     assert (reason, metadata["claim"]) == ("CLAIM_MISSING", "sid")
 
 
-@pytest.mark.parametrize(("version", "reason"), [(1, "TOKEN_VERSION_UNSUPPORTED"), ("2", "TOKEN_VERSION_UNSUPPORTED"),
-                                                  (REMOVE, "CLAIM_MISSING")])
+@pytest.mark.parametrize(
+    ("version", "reason"),
+    [(1, "TOKEN_VERSION_UNSUPPORTED"), ("2", "TOKEN_VERSION_UNSUPPORTED"), (REMOVE, "CLAIM_MISSING")],
+)
 async def test_session_token_version(auth: Any, tokens: TokenFactory, version: Any, reason: str) -> None:
     assert (await refusal(auth, tokens.mint(v=version)))[1] == reason
 
@@ -191,8 +193,19 @@ async def test_tampered_payload(auth: Any, tokens: TokenFactory) -> None:
     assert (await refusal(auth, forged))[1] == "SIGNATURE_INVALID"
 
 
-@pytest.mark.parametrize("token", ["abc", "a.b", "a.b.c.d", "!!!.@@@.###", "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.sig",
-                                   f"{b64(b'[1,2]')}.{b64(b'{}')}.x", "..", "Bearer abc.def.ghi"])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "abc",
+        "a.b",
+        "a.b.c.d",
+        "!!!.@@@.###",
+        "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.sig",
+        f"{b64(b'[1,2]')}.{b64(b'{}')}.x",
+        "..",
+        "Bearer abc.def.ghi",
+    ],
+)
 async def test_malformed(auth: Any, token: str) -> None:
     assert (await refusal(auth, token))[1] == "TOKEN_MALFORMED"
 
@@ -208,7 +221,7 @@ async def test_malformed_org_claim_is_ignored_not_fatal(auth: Any, tokens: Token
 
 
 async def test_too_large(auth: Any, tokens: TokenFactory) -> None:
-    code, reason, metadata = await refusal(auth, tokens.mint(padding="x" * 9000))
+    _code, reason, metadata = await refusal(auth, tokens.mint(padding="x" * 9000))
     assert reason == "TOKEN_TOO_LARGE" and int(metadata["size"]) > 9000
 
 
@@ -224,7 +237,7 @@ async def test_token_from_another_instance(auth: Any, other_instance_key: Signin
 
 async def test_dev_token_sent_to_production_is_named(auth: Any, tmp_path: Any) -> None:
     dev_token = DevIssuer(tmp_path / "dev").mint("alice")
-    code, reason, metadata = await refusal(auth, dev_token)
+    _code, reason, metadata = await refusal(auth, dev_token)
     assert reason == "ISSUER_NOT_ALLOWED" and metadata["looksLikeDevelopment"] == "true"
     clerk_dev = TokenFactory(SigningKey.generate(), "https://happy-cat-12.clerk.accounts.dev").mint()
     assert (await refusal(auth, clerk_dev))[2]["looksLikeDevelopment"] == "true"
@@ -247,5 +260,7 @@ async def test_refusals_are_never_server_errors(auth: Any, tokens: TokenFactory)
 
 def test_parse_jwks_skips_unusable_keys(signing_key: SigningKey) -> None:
     good = signing_key.jwk()
-    document = {"keys": [good, {**good, "kid": "enc", "use": "enc"}, {"kty": "RSA"}, {"kid": "x", "kty": "oct", "k": "AA"}]}
+    document = {
+        "keys": [good, {**good, "kid": "enc", "use": "enc"}, {"kty": "RSA"}, {"kid": "x", "kty": "oct", "k": "AA"}]
+    }
     assert set(parse_jwks(document, frozenset({"RSA"}))) == {signing_key.kid}

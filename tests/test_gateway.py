@@ -98,8 +98,16 @@ def test_session_cookie_is_accepted(stack: Stack, tokens: TokenFactory) -> None:
     assert response.status_code == 200 and response.json()["user"]["user_id"] == "user_alice"
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer null"}, {"Authorization": "Bearer undefined"},
-                                     {"Authorization": "Bearer"}, {"Cookie": "__session=null"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer null"},
+        {"Authorization": "Bearer undefined"},
+        {"Authorization": "Bearer"},
+        {"Cookie": "__session=null"},
+    ],
+)
 def test_missing_token_before_session_is_ready(stack: Stack, headers: dict[str, str]) -> None:
     response = stack.client.get("/api/auth/me", headers=headers)
     assert_error(response, 401, "TOKEN_MISSING")
@@ -140,8 +148,10 @@ def test_cors_on_success_and_on_errors(stack: Stack, tokens: TokenFactory) -> No
     assert missing.headers["access-control-allow-origin"] == FRONTEND_ORIGIN
     evil = stack.client.get("/api/auth/me", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in evil.headers
-    preflight = stack.client.options("/api/auth/me", headers={
-        **allowed, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"})
+    preflight = stack.client.options(
+        "/api/auth/me",
+        headers={**allowed, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"},
+    )
     assert preflight.status_code == 200
 
 

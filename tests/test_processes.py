@@ -16,24 +16,40 @@ from tests.support.processes import ROOT, clean_env, free_port, log_lines, spawn
 
 
 def run(module: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", module], cwd=ROOT, env=clean_env(**env), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", module], cwd=ROOT, env=clean_env(**env), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_bad_settings_stop_startup_naming_the_setting_and_fix(tmp_path: Path) -> None:
-    result = run("services.auth", INKWELL_ENV="production", CLERK_PUBLISHABLE_KEY="pk_test_nothost",
-                 CLERK_CLOCK_SKEW_S="600", INKWELL_DATA_DIR=str(tmp_path))
+    result = run(
+        "services.auth",
+        INKWELL_ENV="production",
+        CLERK_PUBLISHABLE_KEY="pk_test_nothost",
+        CLERK_CLOCK_SKEW_S="600",
+        INKWELL_DATA_DIR=str(tmp_path),
+    )
     assert result.returncode == 2
     assert "CLERK_PUBLISHABLE_KEY:" in result.stderr and "CLERK_CLOCK_SKEW_S:" in result.stderr
     assert "Fix:" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_dev_issuer_is_refused_in_production(tmp_path: Path) -> None:
-    result = run("services.auth", INKWELL_ENV="production", INKWELL_DEV_ISSUER="true",
-                 CLERK_ISSUER="https://clerk.example.com", INKWELL_DATA_DIR=str(tmp_path))
+    result = run(
+        "services.auth",
+        INKWELL_ENV="production",
+        INKWELL_DEV_ISSUER="true",
+        CLERK_ISSUER="https://clerk.example.com",
+        INKWELL_DATA_DIR=str(tmp_path),
+    )
     assert result.returncode == 2 and "INKWELL_DEV_ISSUER" in result.stderr
-    token = subprocess.run([sys.executable, "-m", "cli", "token", "--user", "alice"], cwd=ROOT, capture_output=True,
-                           text=True, env=clean_env(INKWELL_ENV="production", INKWELL_DATA_DIR=str(tmp_path)))
+    token = subprocess.run(
+        [sys.executable, "-m", "cli", "token", "--user", "alice"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=clean_env(INKWELL_ENV="production", INKWELL_DATA_DIR=str(tmp_path)),
+    )
     assert token.returncode == 2 and "refused in production" in token.stderr
 
 
@@ -46,13 +62,20 @@ def test_gateway_bad_settings(tmp_path: Path) -> None:
 def test_sigterm_goes_not_serving_then_stops(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "auth.log"
-    proc = spawn("services.auth", log, INKWELL_AUTH_PORT=port, INKWELL_DATA_DIR=str(tmp_path),
-                 ALLOW_UNVERIFIED_JWT_DEV="true", INKWELL_SHUTDOWN_GRACE_S="2")
+    proc = spawn(
+        "services.auth",
+        log,
+        INKWELL_AUTH_PORT=port,
+        INKWELL_DATA_DIR=str(tmp_path),
+        ALLOW_UNVERIFIED_JWT_DEV="true",
+        INKWELL_SHUTDOWN_GRACE_S="2",
+    )
     try:
         wait_for_log(log, "readiness changed")
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             status = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service="inkwell.auth.v1.AuthService"), timeout=5)
+                health_pb2.HealthCheckRequest(service="inkwell.auth.v1.AuthService"), timeout=5
+            )
             assert status.status == health_pb2.HealthCheckResponse.SERVING
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
@@ -74,8 +97,14 @@ def test_dev_token_cli_mints_tokens_the_service_verifies(tmp_path: Path) -> None
     proc = spawn("services.auth", log, INKWELL_AUTH_PORT=port, INKWELL_DATA_DIR=str(tmp_path))
     try:
         wait_for_log(log, "readiness changed")
-        token = subprocess.run([sys.executable, "-m", "cli", "token", "--user", "alice"], cwd=ROOT, check=True,
-                               capture_output=True, text=True, env=clean_env(INKWELL_DATA_DIR=str(tmp_path))).stdout
+        token = subprocess.run(
+            [sys.executable, "-m", "cli", "token", "--user", "alice"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+            env=clean_env(INKWELL_DATA_DIR=str(tmp_path)),
+        ).stdout
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.AuthServiceStub(channel)
             response = stub.VerifySession(pb.VerifySessionRequest(token=token.strip()), timeout=5)

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-
 from inkwell.auth.v1 import auth_service_pb2 as pb
+
 from services.runtime import context
 from services.runtime.client import call_metadata, deadline
 from services.runtime.errors import ServiceError, from_rpc_error
@@ -36,8 +36,9 @@ def identity_bytes(request: bytes, ctx: grpc.aio.ServicerContext) -> bytes:
 
 async def fail(request: bytes, ctx: grpc.aio.ServicerContext) -> bytes:
     if request == b"expected":
-        raise ServiceError(grpc.StatusCode.UNAVAILABLE, "INDEX_NOT_READY", "not yet", {"state": "LOADING_MODEL"},
-                           retry_after_s=2.5)
+        raise ServiceError(
+            grpc.StatusCode.UNAVAILABLE, "INDEX_NOT_READY", "not yet", {"state": "LOADING_MODEL"}, retry_after_s=2.5
+        )
     raise KeyError("a defect")
 
 
@@ -45,9 +46,9 @@ def register(server: grpc.aio.Server) -> None:
     def raw(fn: Any) -> grpc.RpcMethodHandler:
         return grpc.unary_unary_rpc_method_handler(fn)
 
-    server.add_generic_rpc_handlers([
-        grpc.method_handlers_generic_handler(SERVICE, {"Whoami": raw(identity_bytes), "Fail": raw(fail)})
-    ])
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler(SERVICE, {"Whoami": raw(identity_bytes), "Fail": raw(fail)})]
+    )
 
 
 @pytest.fixture
@@ -56,7 +57,11 @@ async def stack(start_auth_service: Any, fake_clerk: FakeClerk, tmp_path: Any) -
     auth_channel = grpc.aio.insecure_channel(f"127.0.0.1:{auth.running.port}")
     keys = internal_key_cache(auth_channel)
     server = await start_server(
-        domain="test.inkwell", service_names=[SERVICE], register=register, host="127.0.0.1", port=0,
+        domain="test.inkwell",
+        service_names=[SERVICE],
+        register=register,
+        host="127.0.0.1",
+        port=0,
         verifier=InternalTokenVerifier(AUDIENCE, keys),
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
@@ -67,8 +72,13 @@ async def stack(start_auth_service: Any, fake_clerk: FakeClerk, tmp_path: Any) -
     await auth_channel.close()
 
 
-async def call(channel: grpc.aio.Channel, method: str, body: bytes = b"", token: str | None = None,
-               metadata: list[tuple[str, str]] | None = None) -> bytes:
+async def call(
+    channel: grpc.aio.Channel,
+    method: str,
+    body: bytes = b"",
+    token: str | None = None,
+    metadata: list[tuple[str, str]] | None = None,
+) -> bytes:
     md = list(metadata or [])
     if token is not None:
         md.append(("authorization", f"Bearer {token}"))
@@ -90,7 +100,7 @@ async def refused(coro: Any) -> tuple[grpc.StatusCode, str]:
 
 
 async def test_valid_identity_reaches_the_handler_with_request_id(stack: Any, tokens: TokenFactory) -> None:
-    auth, server, channel = stack
+    auth, _server, channel = stack
     token = await internal_token(auth, tokens)
     trace = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"
     body = await call(channel, "Whoami", token=token, metadata=[("x-request-id", "req-123"), ("traceparent", trace)])
@@ -98,59 +108,73 @@ async def test_valid_identity_reaches_the_handler_with_request_id(stack: Any, to
 
 
 async def test_calls_without_identity_are_refused(stack: Any, tokens: TokenFactory) -> None:
-    auth, server, channel = stack
+    _auth, _server, channel = stack
     assert await refused(call(channel, "Whoami")) == (grpc.StatusCode.UNAUTHENTICATED, "IDENTITY_MISSING")
     assert await refused(call(channel, "Whoami", token="garbage")) == (
-        grpc.StatusCode.UNAUTHENTICATED, "IDENTITY_INVALID")
+        grpc.StatusCode.UNAUTHENTICATED,
+        "IDENTITY_INVALID",
+    )
 
 
 async def test_forged_identity_is_refused(stack: Any, tokens: TokenFactory) -> None:
-    auth, server, channel = stack
+    auth, _server, channel = stack
     real = await internal_token(auth, tokens)
     kid = jwt.get_unverified_header(real)["kid"]
     claims = jwt.decode(real, options={"verify_signature": False})
-    forged = jwt.encode({**claims, "sub": "user_mallory"}, ed25519.Ed25519PrivateKey.generate(), algorithm="EdDSA",
-                        headers={"kid": kid})
+    forged = jwt.encode(
+        {**claims, "sub": "user_mallory"}, ed25519.Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": kid}
+    )
     assert await refused(call(channel, "Whoami", token=forged)) == (grpc.StatusCode.UNAUTHENTICATED, "IDENTITY_INVALID")
     other_kid = jwt.encode(claims, ed25519.Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": "int_x"})
     assert await refused(call(channel, "Whoami", token=other_kid)) == (
-        grpc.StatusCode.UNAUTHENTICATED, "IDENTITY_INVALID")
+        grpc.StatusCode.UNAUTHENTICATED,
+        "IDENTITY_INVALID",
+    )
     hs = jwt.encode(claims, "secret-secret-secret-secret-secret", algorithm="HS256", headers={"kid": kid})
     assert await refused(call(channel, "Whoami", token=hs)) == (grpc.StatusCode.UNAUTHENTICATED, "IDENTITY_INVALID")
 
 
 async def test_expired_identity_is_refused(stack: Any, tokens: TokenFactory) -> None:
-    auth, server, channel = stack
+    auth, _server, channel = stack
     signer = auth.running.components.signer
     from services.auth.verifier import VerifiedSession
 
     session = VerifiedSession("user_alice", "sess_1", "iss", expires_at=int(time.time()) - 30)
     expired, _ = signer.mint(session, [AUDIENCE])
     assert await refused(call(channel, "Whoami", token=expired)) == (
-        grpc.StatusCode.UNAUTHENTICATED, "IDENTITY_EXPIRED")
+        grpc.StatusCode.UNAUTHENTICATED,
+        "IDENTITY_EXPIRED",
+    )
 
 
 async def test_identity_for_another_audience_is_refused(stack: Any, tokens: TokenFactory) -> None:
-    auth, server, channel = stack
+    auth, _server, channel = stack
     token = await internal_token(auth, tokens, audiences=["inkwell.llm"])
     assert await refused(call(channel, "Whoami", token=token)) == (
-        grpc.StatusCode.UNAUTHENTICATED, "IDENTITY_WRONG_AUDIENCE")
+        grpc.StatusCode.UNAUTHENTICATED,
+        "IDENTITY_WRONG_AUDIENCE",
+    )
 
 
 async def test_unknown_audience_cannot_be_requested(stack: Any, tokens: TokenFactory) -> None:
     auth, _, _ = stack
-    code, reason = await refused(auth.stub.VerifySession(
-        pb.VerifySessionRequest(token=tokens.mint(), audiences=["inkwell.nope"]), timeout=5))
+    code, reason = await refused(
+        auth.stub.VerifySession(pb.VerifySessionRequest(token=tokens.mint(), audiences=["inkwell.nope"]), timeout=5)
+    )
     assert (code, reason) == (grpc.StatusCode.INVALID_ARGUMENT, "AUDIENCE_UNKNOWN")
 
 
 async def test_errors_carry_exactly_one_error_info(stack: Any, tokens: TokenFactory) -> None:
-    auth, server, channel = stack
+    auth, _server, channel = stack
     token = await internal_token(auth, tokens)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await call(channel, "Fail", b"expected", token=token)
     remote = from_rpc_error(caught.value)
-    assert (remote.code, remote.reason, remote.domain) == (grpc.StatusCode.UNAVAILABLE, "INDEX_NOT_READY", "test.inkwell")
+    assert (remote.code, remote.reason, remote.domain) == (
+        grpc.StatusCode.UNAVAILABLE,
+        "INDEX_NOT_READY",
+        "test.inkwell",
+    )
     assert remote.metadata == {"state": "LOADING_MODEL"} and remote.retry_after_s == 2.5
     assert len(error_infos(caught.value)) == 1
 
@@ -162,7 +186,7 @@ async def test_errors_carry_exactly_one_error_info(stack: Any, tokens: TokenFact
 
 
 async def test_health_and_reflection_stay_open(stack: Any) -> None:
-    auth, server, channel = stack
+    _auth, server, channel = stack
     health = health_pb2_grpc.HealthStub(channel)
     live = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
     assert live.status == health_pb2.HealthCheckResponse.SERVING
@@ -173,8 +197,9 @@ async def test_health_and_reflection_stay_open(stack: Any) -> None:
     assert ready.status == health_pb2.HealthCheckResponse.SERVING
 
     reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-    responses = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
-                                                timeout=5)
+    responses = reflection.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+    )
     names = [s.name async for r in responses for s in r.list_services_response.service]
     assert SERVICE in names and "grpc.health.v1.Health" in names
 

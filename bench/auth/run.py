@@ -1,7 +1,7 @@
 """Auth verification benchmark: every measurement in one run, one markdown table with ratios.
 
-    python -m bench.auth.run            # full run (~1 min)
-    python -m bench.auth.run --quick    # shorter run (~20 s)
+    python -m bench.auth.run            # full run (~40-60 s)
+    python -m bench.auth.run --quick    # shorter run (~10-20 s)
     python -m bench.auth.run --profile  # also print where SessionVerifier.verify spends its time
 
 See bench/auth/README.md for what each row measures and how to read the table. The same process
@@ -98,9 +98,10 @@ class Timing:
 
     @property
     def spread(self) -> float:
-        """Relative spread of the per-repeat medians (max-min)/median: a noise indicator."""
+        """Interquartile range of the per-repeat medians over their median: a noise indicator."""
+        values = sorted(self.per_repeat_medians)
         m = self.median
-        return (max(self.per_repeat_medians) - min(self.per_repeat_medians)) / m if m else 0.0
+        return (percentile(values, 75) - percentile(values, 25)) / m if m else 0.0
 
 
 def fmt_ns(ns: float | None) -> str:
@@ -199,8 +200,7 @@ def run_micro(issuer: DevIssuer, tokens: list[str], prof: Profile) -> dict[str, 
     verifier = SessionVerifier([issuer.trusted_issuer()], clock_skew_s=5.0)
 
     with tempfile.TemporaryDirectory(prefix="inkwell-bench-signer-") as signer_dir:
-        signer = InternalSigner(Path(signer_dir))
-    sessions: list[Any] = []
+        signer = InternalSigner(Path(signer_dir))  # the key stays in memory
 
     cache = SessionCache(max_entries=10_000)
     valid_until = time.time() + 3_000
@@ -310,6 +310,7 @@ def profile_verify(issuer: DevIssuer, tokens: list[str]) -> str:
 async def run_grpc(port: int, tokens: list[str], prof: Profile) -> dict[str, Timing]:
     from inkwell.auth.v1 import auth_service_pb2 as pb
     from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
+
     from services.runtime.client import call_metadata, open_channel
 
     channel = open_channel(f"127.0.0.1:{port}")
@@ -368,7 +369,9 @@ def serve_gateway(auth_addr: str, data_dir: str) -> None:
     from gateway.app import create_app
     from gateway.settings import GatewaySettings
 
-    settings = GatewaySettings(INKWELL_AUTH_ADDR=auth_addr, INKWELL_DATA_DIR=data_dir, INKWELL_ENV="development")
+    settings = GatewaySettings(
+        INKWELL_AUTH_ADDR=auth_addr, INKWELL_DATA_DIR=data_dir, INKWELL_ENV="development"
+    )
     _serve(create_app(settings))
 
 
@@ -512,12 +515,12 @@ class Child:
         self.proc, self.name, self.log = proc, name, log
 
     @classmethod
-    async def start(cls, name: str, log_dir: Path, *args: str, stdout: int | None = None) -> Child:
+    async def start(cls, name: str, log_dir: Path, *args: str) -> Child:
         log = log_dir / f"{name}.log"
         with log.open("ab") as err:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.auth.run", *args,
-                cwd=REPO_ROOT, stdout=stdout if stdout is not None else asyncio.subprocess.PIPE, stderr=err,
+                cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stderr=err,
             )
         return cls(proc, name, log)
 
@@ -527,9 +530,9 @@ class Child:
         except OSError:
             return ""
 
-    async def read_port(self, timeout: float = 60.0) -> int:
+    async def read_port(self) -> int:
         assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
         if not line.startswith(b"PORT "):
             raise RuntimeError(f"{self.name} did not start:\n{self.log_tail()}")
         return int(line.split()[1])
@@ -554,13 +557,13 @@ async def check_endpoint(port: int, token: str) -> None:
 
 
 async def run_loadgen(
-    work: Path, port: int, prof: Profile, label: str, *, requests: int, warmup: int, token_file: str = "token",
-    rotate: bool = False,
+    work: Path, port: int, prof: Profile, label: str, *, requests: int, warmup: int,
+    token_file: str = "token", rotate: bool = False,
 ) -> dict[str, Any]:
     child = await Child.start(
-        f"loadgen-{label}", work, "--role", "loadgen", "--port", str(port), "--token-file", str(work / token_file),
-        "--connections", str(prof.connections), "--requests", str(requests), "--warmup", str(warmup),
-        *(["--rotate"] if rotate else []),
+        f"loadgen-{label}", work, "--role", "loadgen", "--port", str(port),
+        "--token-file", str(work / token_file), "--connections", str(prof.connections),
+        "--requests", str(requests), "--warmup", str(warmup), *(["--rotate"] if rotate else []),
     )
     out, _ = await asyncio.wait_for(child.proc.communicate(), 300)
     if child.proc.returncode != 0:
@@ -574,8 +577,9 @@ async def run_servers(work: Path, data_dir: Path, tokens: list[str], prof: Profi
     from services.auth.settings import AuthSettings
 
     settings = AuthSettings(
-        INKWELL_DATA_DIR=str(data_dir), INKWELL_AUTH_PORT=0, INKWELL_ENV="development", INKWELL_DEV_ISSUER=True,
-        CLERK_PUBLISHABLE_KEY="", CLERK_SECRET_KEY="", CLERK_JWT_KEY="", CLERK_ISSUER="",
+        INKWELL_DATA_DIR=str(data_dir), INKWELL_AUTH_PORT=0, INKWELL_ENV="development",
+        INKWELL_DEV_ISSUER=True, CLERK_PUBLISHABLE_KEY="", CLERK_SECRET_KEY="", CLERK_JWT_KEY="",
+        CLERK_ISSUER="",
     )
     auth = await start_auth(settings)
     children: list[Child] = []
@@ -588,7 +592,8 @@ async def run_servers(work: Path, data_dir: Path, tokens: list[str], prof: Profi
         (work / "cold_tokens").write_text("\n".join(cold))
         (work / "dev.pem").write_bytes(DevIssuer(data_dir).public_pem)
         gateway = await Child.start(
-            "gateway", work, "--role", "gateway", "--auth-addr", f"127.0.0.1:{auth.port}", "--data-dir", str(data_dir)
+            "gateway", work, "--role", "gateway", "--auth-addr", f"127.0.0.1:{auth.port}",
+            "--data-dir", str(data_dir),
         )
         children.append(gateway)
         minimal = await Child.start("minimal", work, "--role", "minimal", "--pem-file", str(work / "dev.pem"))
@@ -644,7 +649,7 @@ def build_table(micro: dict[str, Timing], net: dict[str, Any], prof: Profile) ->
             all_ok &= ok
         rows.append([
             label, fmt_ns(t.median), fmt_ns(t.p99), fmt_rate(1e9 / t.median, "/s"),
-            f"{t.median / base:.2f}× b", f"±{t.spread * 50:.0f}%", target, "" if ok is None else verdict(ok),
+            f"{t.median / base:.2f}x b", f"±{t.spread * 50:.0f}%", target, "" if ok is None else verdict(ok),
         ])
 
     cold_ratio = micro["d"].median / base
@@ -653,9 +658,11 @@ def build_table(micro: dict[str, Timing], net: dict[str, Any], prof: Profile) ->
     micro_row("c. Clerk SDK `authenticate_request` (`jwt_key` PEM, networkless)", micro["c"])
     micro_row(
         "d. **ours** `SessionVerifier.verify`, cold (full verify every call), in-process", micro["d"],
-        f"≤ {TARGET_COLD_RATIO}× b (is {cold_ratio:.2f}×)", cold_ratio <= TARGET_COLD_RATIO,
+        f"≤ {TARGET_COLD_RATIO}x b (is {cold_ratio:.2f}x)", cold_ratio <= TARGET_COLD_RATIO,
     )
-    micro_row("d′. `InternalSigner.mint`, Ed25519 identity token (VerifySession = d + this + gRPC)", micro["mint"])
+    micro_row(
+        "d'. `InternalSigner.mint`, Ed25519 identity token (VerifySession = d + this + gRPC)", micro["mint"]
+    )
     for key, label in (
         ("grpc_pool", f"d. **ours** `AuthService.VerifySession`, gRPC loopback, {prof.pool} rotating tokens"),
         ("grpc_same", "d. **ours** `AuthService.VerifySession`, gRPC loopback, one repeated token"),
@@ -673,10 +680,13 @@ def build_table(micro: dict[str, Timing], net: dict[str, Any], prof: Profile) ->
         ("f. minimal FastAPI app, PyJWT verify on every request, same token", mini, "", None),
         (
             "f. **ours** gateway, same token (verified-session cache hit + real auth service)", gw,
-            f"≥ {TARGET_RPS_RATIO:.1f}× minimal req/s (is {rps_ratio:.2f}×)",
+            f"≥ {TARGET_RPS_RATIO:.1f}x minimal req/s (is {rps_ratio:.2f}x)",
             rps_ratio >= TARGET_RPS_RATIO and gw["errors"] == 0 and mini["errors"] == 0,
         ),
-        ("f′. **ours** gateway, a fresh token on every request (cache miss → gRPC VerifySession)", cold, "", None),
+        (
+            "f'. **ours** gateway, a fresh token on every request (cache miss → gRPC VerifySession)",
+            cold, "", None,
+        ),
     ):
         if ok is not None:
             all_ok &= ok
@@ -685,7 +695,7 @@ def build_table(micro: dict[str, Timing], net: dict[str, Any], prof: Profile) ->
         rows.append([
             f"{label} — `GET {PATH}`" + (f" (**{r['errors']} non-200**)" if r["errors"] else ""),
             fmt_ns(r["p50_ns"]), fmt_ns(r["p99_ns"]), fmt_rate(r["rps"], "req/s"),
-            f"{r['rps'] / mini['rps']:.2f}× minimal req/s", noise, target,
+            f"{r['rps'] / mini['rps']:.2f}x minimal req/s", noise, target,
             "" if ok is None else verdict(ok),
         ])
 
@@ -715,6 +725,10 @@ def versions() -> str:
 # ----------------------------------------------------------------------------- main
 
 
+def progress(message: str) -> None:
+    print(f"# {message}", file=sys.stderr, flush=True)
+
+
 def main_bench(args: argparse.Namespace) -> int:
     prof = QUICK if args.quick else FULL
     started = time.perf_counter()
@@ -727,10 +741,10 @@ def main_bench(args: argparse.Namespace) -> int:
             issuer.mint(f"user_bench_{i:04d}", session_id=f"sess_bench_{i:04d}", azp="http://localhost:3000")
             for i in range(prof.pool)
         ]
-        print(f"# minted {len(tokens)} RS256 tokens ({len(tokens[0])} bytes each) in {data_dir}", file=sys.stderr)
-        print("# a-e: in-process micro benchmarks ...", file=sys.stderr)
+        progress(f"minted {len(tokens)} RS256 tokens ({len(tokens[0])} bytes each) in {data_dir}")
+        progress("a-e: in-process micro benchmarks ...")
         micro = run_micro(issuer, tokens, prof)
-        print("# d (gRPC) and f (HTTP): starting the auth service, gateway and minimal app ...", file=sys.stderr)
+        progress("d (gRPC) and f (HTTP): starting the auth service, gateway and minimal app ...")
         net = asyncio.run(run_servers(work, data_dir, tokens, prof))
         profile_text = profile_verify(issuer, tokens) if args.profile else ""
 
@@ -740,13 +754,15 @@ def main_bench(args: argparse.Namespace) -> int:
     print(versions() + "\n")
     print(table)
     print(
-        f"\nSame {prof.pool} Clerk-shaped RS256 (RSA-2048) tokens for every row. Micro rows: per-call "
+        f"\nSame {prof.pool} Clerk-shaped RS256 (RSA-2048) tokens in rows a-e. Micro rows: per-call "
         f"perf_counter_ns samples, median of {prof.repeats} interleaved repeats ({prof.calls} calls each; "
-        f"cache hit {prof.cache_calls}), p99 over all samples; Noise = ±half the max-min spread of the "
-        f"per-repeat medians. gRPC rows: client and server in one process and event loop, sequential calls. "
-        f"HTTP rows: one uvicorn worker per server, a separate load-generator process with "
-        f"{prof.connections} keep-alive connections, {prof.http_warmup} warm-up + {prof.http_requests} "
-        f"measured requests, median of {prof.http_rounds} alternating round(s)."
+        f"cache hit {prof.cache_calls}), p99 over all samples, Noise = ±half the interquartile range of the "
+        f"per-repeat medians. gRPC rows: auth service started in-process with start_auth(), client on the "
+        f"same event loop, sequential calls. HTTP rows: one uvicorn worker per server, a separate "
+        f"load-generator process with {prof.connections} keep-alive connections, {prof.http_warmup} warm-up "
+        f"+ {prof.http_requests} measured requests, median of {prof.http_rounds} alternating round(s), "
+        f"Noise = ±half the max-min req/s of the rounds; f' uses {prof.cold_warmup} + {prof.cold_requests} "
+        f"fresh tokens, each once (1 run)."
     )
     for name in ("http_gateway", "http_minimal", "http_gateway_cold"):
         if net[name]["first_error"]:
@@ -759,10 +775,11 @@ def main_bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.auth.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and requests (~20 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and requests (~10-20 s)")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of the cold verify")
     hidden = argparse.SUPPRESS
-    parser.add_argument("--role", choices=["bench", "gateway", "minimal", "loadgen"], default="bench", help=hidden)
+    roles = ["bench", "gateway", "minimal", "loadgen"]
+    parser.add_argument("--role", choices=roles, default="bench", help=hidden)
     parser.add_argument("--auth-addr", help=hidden)
     parser.add_argument("--data-dir", help=hidden)
     parser.add_argument("--pem-file", help=hidden)

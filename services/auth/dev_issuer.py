@@ -16,8 +16,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from services.auth.keyfiles import load_or_create_private_key
 from services.auth.key_sources import StaticKeySource
+from services.auth.keyfiles import load_or_create_private_key
 from services.auth.verifier import TrustedIssuer
 
 DEV_ISSUER = "https://dev.inkwell.localhost"

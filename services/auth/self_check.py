@@ -10,8 +10,8 @@ import logging
 from dataclasses import dataclass
 
 import httpx
-
 from inkwell.auth.v1 import auth_service_pb2 as pb
+
 from services.auth.clerk_keys import secret_key_environment
 from services.auth.key_sources import backend_api_jwks_url, frontend_api_jwks_url, http_jwks_fetcher
 from services.auth.settings import AuthSettings
@@ -25,7 +25,7 @@ INSTANCE_MISMATCH = "secret key and publishable key belong to different Clerk in
 @dataclass(frozen=True)
 class Finding:
     code: str
-    severity: int
+    severity: pb.FindingSeverity
     message: str
     fix: str
 
@@ -42,10 +42,9 @@ class ConfigSelfCheck:
 
     def _add(self, finding: Finding) -> None:
         self.findings.append(finding)
-        level = {
-            pb.FINDING_SEVERITY_ERROR: logging.ERROR,
-            pb.FINDING_SEVERITY_WARNING: logging.WARNING,
-        }.get(finding.severity, logging.INFO)
+        level = {pb.FINDING_SEVERITY_ERROR: logging.ERROR, pb.FINDING_SEVERITY_WARNING: logging.WARNING}.get(
+            finding.severity, logging.INFO
+        )
         kind = "configuration error" if finding.severity == pb.FINDING_SEVERITY_ERROR else "configuration note"
         log.log(level, f"{kind}: {finding.message}", extra={"reason": finding.code, "fix": finding.fix})
 
@@ -53,24 +52,33 @@ class ConfigSelfCheck:
         s = self.settings
         try:
             if s.allow_unverified_dev:
-                self._add(Finding(
-                    "UNVERIFIED_JWT_SETTING_IGNORED", pb.FINDING_SEVERITY_WARNING,
-                    "ALLOW_UNVERIFIED_JWT_DEV is set and ignored: Inkwell never accepts an unverified token",
-                    "unset ALLOW_UNVERIFIED_JWT_DEV; for local work use the development issuer "
-                    "(INKWELL_ENV=development, then `inkwell token --user NAME`)",
-                ))
+                self._add(
+                    Finding(
+                        "UNVERIFIED_JWT_SETTING_IGNORED",
+                        pb.FINDING_SEVERITY_WARNING,
+                        "ALLOW_UNVERIFIED_JWT_DEV is set and ignored: Inkwell never accepts an unverified token",
+                        "unset ALLOW_UNVERIFIED_JWT_DEV; for local work use the development issuer "
+                        "(INKWELL_ENV=development, then `inkwell token --user NAME`)",
+                    )
+                )
             if s.dev_issuer:
-                self._add(Finding(
-                    "DEV_ISSUER_ACTIVE", pb.FINDING_SEVERITY_INFO,
-                    "the local development issuer is trusted (INKWELL_ENV=development)",
-                    "get a token with `inkwell token --user NAME`",
-                ))
+                self._add(
+                    Finding(
+                        "DEV_ISSUER_ACTIVE",
+                        pb.FINDING_SEVERITY_INFO,
+                        "the local development issuer is trusted (INKWELL_ENV=development)",
+                        "get a token with `inkwell token --user NAME`",
+                    )
+                )
             if not s.clerk_issuer:
-                self._add(Finding(
-                    "CLERK_NOT_CONFIGURED", pb.FINDING_SEVERITY_INFO if s.dev_issuer else pb.FINDING_SEVERITY_ERROR,
-                    "no Clerk instance is configured; only development tokens verify",
-                    "set CLERK_PUBLISHABLE_KEY (and CLERK_SECRET_KEY) from the Clerk Dashboard",
-                ))
+                self._add(
+                    Finding(
+                        "CLERK_NOT_CONFIGURED",
+                        pb.FINDING_SEVERITY_INFO if s.dev_issuer else pb.FINDING_SEVERITY_ERROR,
+                        "no Clerk instance is configured; only development tokens verify",
+                        "set CLERK_PUBLISHABLE_KEY (and CLERK_SECRET_KEY) from the Clerk Dashboard",
+                    )
+                )
             await self._check_instance_match()
         except Exception:  # the self-check must never take the service down
             log.exception("self-check failed", extra={"reason": "SELF_CHECK_DEFECT"})
@@ -84,11 +92,14 @@ class ConfigSelfCheck:
             return
         sk_env = secret_key_environment(s.secret_key)
         if sk_env != pk.environment:
-            self._add(Finding(
-                "CLERK_KEY_ENVIRONMENT_MISMATCH", pb.FINDING_SEVERITY_ERROR,
-                f"{INSTANCE_MISMATCH}: the publishable key is pk_{pk.environment}, the secret key is sk_{sk_env}",
-                "copy both keys from the same instance in Clerk Dashboard > API keys",
-            ))
+            self._add(
+                Finding(
+                    "CLERK_KEY_ENVIRONMENT_MISMATCH",
+                    pb.FINDING_SEVERITY_ERROR,
+                    f"{INSTANCE_MISMATCH}: the publishable key is pk_{pk.environment}, the secret key is sk_{sk_env}",
+                    "copy both keys from the same instance in Clerk Dashboard > API keys",
+                )
+            )
             return
         try:
             frontend = await self._kids(frontend_api_jwks_url(s.clerk_frontend_api_url), {})
@@ -96,18 +107,25 @@ class ConfigSelfCheck:
                 backend_api_jwks_url(s.backend_api_url), {"Authorization": f"Bearer {s.secret_key}"}
             )
         except Exception as exc:
-            self._add(Finding(
-                "CLERK_JWKS_UNREACHABLE", pb.FINDING_SEVERITY_WARNING,
-                f"could not compare the instances of the two keys: {type(exc).__name__}",
-                "check network access to the Clerk Frontend API and Backend API",
-            ))
+            self._add(
+                Finding(
+                    "CLERK_JWKS_UNREACHABLE",
+                    pb.FINDING_SEVERITY_WARNING,
+                    f"could not compare the instances of the two keys: {type(exc).__name__}",
+                    "check network access to the Clerk Frontend API and Backend API",
+                )
+            )
             return
         if frontend != backend:
-            self._add(Finding(
-                "CLERK_INSTANCE_MISMATCH", pb.FINDING_SEVERITY_ERROR,
-                f"{INSTANCE_MISMATCH} (Frontend API key ids {sorted(frontend)}, Backend API key ids {sorted(backend)})",
-                "copy CLERK_SECRET_KEY and CLERK_PUBLISHABLE_KEY from the same Clerk instance",
-            ))
+            self._add(
+                Finding(
+                    "CLERK_INSTANCE_MISMATCH",
+                    pb.FINDING_SEVERITY_ERROR,
+                    f"{INSTANCE_MISMATCH} (Frontend API key ids {sorted(frontend)}, "
+                    f"Backend API key ids {sorted(backend)})",
+                    "copy CLERK_SECRET_KEY and CLERK_PUBLISHABLE_KEY from the same Clerk instance",
+                )
+            )
 
     async def _kids(self, url: str, headers: dict[str, str]) -> frozenset[str]:
         fetch = http_jwks_fetcher(self.client, url, headers)

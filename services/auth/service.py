@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import grpc
 import httpx
 from google.protobuf import timestamp_pb2
-
 from inkwell.auth.v1 import auth_service_pb2 as pb
 from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
+
 from services.auth.dev_issuer import DevIssuer
 from services.auth.internal_tokens import InternalSigner
 from services.auth.key_sources import (
@@ -128,7 +128,9 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         unknown = [a for a in audiences if a not in known]
         if unknown:
             raise ServiceError(
-                grpc.StatusCode.INVALID_ARGUMENT, "AUDIENCE_UNKNOWN", f"unknown audiences {unknown[:5]}",
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "AUDIENCE_UNKNOWN",
+                f"unknown audiences {unknown[:5]}",
                 {"known": ",".join(known)},
             )
         token, exp = self.c.signer.mint(session, audiences)

@@ -32,7 +32,9 @@ class AuthSettings(BaseServiceSettings):
     port: int = setting(50051, "INKWELL_AUTH_PORT", "a TCP port between 0 and 65535", ge=0, le=65535)
 
     publishable_key: str = setting(
-        "", "CLERK_PUBLISHABLE_KEY", "copy the Publishable key from Clerk Dashboard > API keys (pk_test_... or pk_live_...)"
+        "",
+        "CLERK_PUBLISHABLE_KEY",
+        "copy the Publishable key from Clerk Dashboard > API keys (pk_test_... or pk_live_...)",
     )
     secret_key: str = setting("", "CLERK_SECRET_KEY", "copy the Secret key of the same Clerk instance (sk_...)")
     jwt_key: str = setting(
@@ -59,9 +61,7 @@ class AuthSettings(BaseServiceSettings):
     dev_issuer_enabled: bool | None = setting(
         None, "INKWELL_DEV_ISSUER", "true or false; it defaults to true in development and is refused in production"
     )
-    internal_token_ttl_s: float = setting(
-        60.0, "INKWELL_INTERNAL_TOKEN_TTL_S", "seconds between 5 and 60", ge=5, le=60
-    )
+    internal_token_ttl_s: float = setting(60.0, "INKWELL_INTERNAL_TOKEN_TTL_S", "seconds between 5 and 60", ge=5, le=60)
     internal_audiences_raw: str = setting(
         DEFAULT_AUDIENCES, "INKWELL_INTERNAL_AUDIENCES", "comma-separated service audiences, e.g. inkwell.llm"
     )

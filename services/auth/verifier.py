@@ -100,7 +100,9 @@ class SessionVerifier:
         parts = token.split(".")
         if len(parts) != 3:
             raise AuthFailure("TOKEN_MALFORMED", f"a JWT has 3 dot-separated segments, this one has {len(parts)}")
-        if not (_BASE64URL.match(parts[0]) and _BASE64URL.match(parts[1])) or (parts[2] and not _BASE64URL.match(parts[2])):
+        if not (_BASE64URL.match(parts[0]) and _BASE64URL.match(parts[1])) or (
+            parts[2] and not _BASE64URL.match(parts[2])
+        ):
             raise AuthFailure("TOKEN_MALFORMED", "a token segment is empty or not unpadded base64url")
         header, payload = _segment_json(parts[0]), _segment_json(parts[1])
 
@@ -192,7 +194,8 @@ class SessionVerifier:
                     f"token was issued to {str(azp)[:100]!r}, which is not an allowed origin",
                     azp=str(azp)[:100],
                 )
-        org = claims.get("o") if isinstance(claims.get("o"), dict) else {}
+        raw_org = claims.get("o")
+        org: dict[str, Any] = raw_org if isinstance(raw_org, dict) else {}
         return VerifiedSession(
             user_id=claims["sub"],
             session_id=claims["sid"],

@@ -6,17 +6,16 @@ only that, never a user id in a request body or a plain header.
 
 from __future__ import annotations
 
-
 from collections.abc import Mapping
 from typing import Any
 
 import grpc
 import jwt
-
 from inkwell.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
+
 from services.runtime.context import Identity
 from services.runtime.errors import ServiceError
-from services.runtime.jwks import KeyLookupError, KeySetCache, JwksUnavailable
+from services.runtime.jwks import JwksUnavailable, KeyLookupError, KeySetCache
 
 INTERNAL_ISSUER = "inkwell-auth"
 INTERNAL_ALGORITHM = "EdDSA"
@@ -63,7 +62,9 @@ class InternalTokenVerifier:
         except jwt.ExpiredSignatureError:
             raise _denied("IDENTITY_EXPIRED", "internal identity token has expired") from None
         except jwt.InvalidAudienceError:
-            raise _denied("IDENTITY_WRONG_AUDIENCE", f"internal identity token is not meant for {self.audience}") from None
+            raise _denied(
+                "IDENTITY_WRONG_AUDIENCE", f"internal identity token is not meant for {self.audience}"
+            ) from None
         except jwt.PyJWTError:
             raise _denied("IDENTITY_INVALID", "internal identity token failed verification") from None
         aud = claims["aud"]
@@ -107,6 +108,3 @@ def bearer_from_metadata(metadata: Any) -> str | None:
         if key == AUTHORIZATION_METADATA and isinstance(value, str) and value.startswith("Bearer "):
             return value[len("Bearer ") :].strip() or None
     return None
-
-
-

@@ -23,10 +23,16 @@ from services.runtime.identity import InternalTokenVerifier, bearer_from_metadat
 log = logging.getLogger("inkwell.rpc")
 
 # Failures caused by the caller: logged at INFO (the caller reports them), not as our warnings.
-CLIENT_ERRORS = frozenset({
-    grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.FAILED_PRECONDITION,
-})
+CLIENT_ERRORS = frozenset(
+    {
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    }
+)
 
 OPEN_METHOD_PREFIXES = (
     "/grpc.health.v1.Health/",

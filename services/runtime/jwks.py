@@ -139,7 +139,9 @@ class KeySetCache:
 
     def _miss_error(self, kid: str) -> KeyLookupError:
         if not self._last_fetch_ok:
-            return JwksUnavailable(f"{self.name} key set could not be fetched: {self.stats.last_error or 'no fetch yet'}")
+            return JwksUnavailable(
+                f"{self.name} key set could not be fetched: {self.stats.last_error or 'no fetch yet'}"
+            )
         return KidUnknown(f"key id {kid[:64]!r} is not in the {self.name} key set")
 
     async def refresh(self) -> None:

@@ -43,9 +43,7 @@ class BaseServiceSettings(BaseSettings):
     log_level: str = setting(
         "INFO", "INKWELL_LOG_LEVEL", "use DEBUG, INFO, WARNING or ERROR", pattern=r"^(?i:debug|info|warning|error)$"
     )
-    data_dir: Path = setting(
-        Path("data"), "INKWELL_DATA_DIR", "point INKWELL_DATA_DIR at a writable directory"
-    )
+    data_dir: Path = setting(Path("data"), "INKWELL_DATA_DIR", "point INKWELL_DATA_DIR at a writable directory")
     shutdown_grace_s: float = setting(
         10.0, "INKWELL_SHUTDOWN_GRACE_S", "a number of seconds between 0 and 120", ge=0, le=120
     )

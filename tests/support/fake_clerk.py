@@ -32,19 +32,29 @@ class SigningKey:
 
     @classmethod
     def generate(cls, kid: str | None = None) -> SigningKey:
-        return cls(kid or f"ins_{secrets.token_hex(12)}", rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        return cls(
+            kid or f"ins_{secrets.token_hex(12)}", rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        )
 
     def jwk(self) -> dict[str, Any]:
         numbers = self.private.public_key().public_numbers()
-        return {"kty": "RSA", "kid": self.kid, "use": "sig", "alg": "RS256", "n": b64url_uint(numbers.n),
-                "e": b64url_uint(numbers.e)}
+        return {
+            "kty": "RSA",
+            "kid": self.kid,
+            "use": "sig",
+            "alg": "RS256",
+            "n": b64url_uint(numbers.n),
+            "e": b64url_uint(numbers.e),
+        }
 
     def public_pem(self) -> str:
         from cryptography.hazmat.primitives import serialization
 
-        return self.private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode()
+        return (
+            self.private.public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
 
 
 @dataclass
@@ -58,8 +68,16 @@ class TokenFactory:
     def claims(self, **overrides: Any) -> dict[str, Any]:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "azp": self.azp, "exp": now + 60, "fva": [0, -1], "iat": now, "iss": self.issuer, "nbf": now - 5,
-            "sid": f"sess_{secrets.token_hex(6)}", "sub": "user_alice", "v": 2, "jti": secrets.token_hex(8),
+            "azp": self.azp,
+            "exp": now + 60,
+            "fva": [0, -1],
+            "iat": now,
+            "iss": self.issuer,
+            "nbf": now - 5,
+            "sid": f"sess_{secrets.token_hex(6)}",
+            "sub": "user_alice",
+            "v": 2,
+            "jti": secrets.token_hex(8),
         }
         if self.azp is None:
             del claims["azp"]
