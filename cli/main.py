@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -24,6 +25,24 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from services.models import cli as models_cli
+    from services.models.registry import ModelRegistry
+    from services.models.settings import ModelRegistrySettings
+
+    logging.getLogger("inkwell").setLevel(logging.ERROR)  # the table or progress line says it all
+    registry = ModelRegistry(load(ModelRegistrySettings))
+    try:
+        if args.action == "pull":
+            if not args.name:
+                print("inkwell models pull: name the model, e.g. inkwell models pull qwen2.5-0.5b-instruct", file=sys.stderr)
+                return 2
+            return models_cli.pull(registry, args.name)
+        return models_cli.list_models(registry)
+    finally:
+        registry.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inkwell", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--org", default=None, help="organization id")
     token.add_argument("--data-dir", default=None, help="data directory holding the dev key (INKWELL_DATA_DIR)")
     token.set_defaults(handler=_token)
+    models = sub.add_parser("models", help="show every model's state; `inkwell models pull NAME` downloads one")
+    models.add_argument("action", nargs="?", choices=["list", "pull"], default="list")
+    models.add_argument("name", nargs="?", help="registry name or repo id (for pull)")
+    models.set_defaults(handler=_models)
     return parser
 
 
