@@ -15,7 +15,7 @@ help: ## List the commands
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[models,dev]'
 	touch $(STAMP)
 
 .PHONY: install
@@ -53,6 +53,10 @@ lint: $(STAMP) ## ruff and mypy
 compose-check: ## Validate docker-compose.yml (needs docker-compose or docker compose)
 	@if docker compose version >/dev/null 2>&1; then docker compose config --quiet; \
 	else docker-compose config --quiet; fi && echo "docker-compose.yml is valid"
+
+.PHONY: models
+models: $(STAMP) ## Show every model of the registry and its state (`inkwell models`)
+	@$(VENV)/bin/inkwell models
 
 .PHONY: bench-auth
 bench-auth: $(STAMP) ## Auth verification benchmark (prints one table)

@@ -35,7 +35,10 @@ def _models(args: argparse.Namespace) -> int:
     try:
         if args.action == "pull":
             if not args.name:
-                print("inkwell models pull: name the model, e.g. inkwell models pull qwen2.5-0.5b-instruct", file=sys.stderr)
+                print(
+                    "inkwell models pull: name the model, e.g. inkwell models pull qwen2.5-0.5b-instruct",
+                    file=sys.stderr,
+                )
                 return 2
             return models_cli.pull(registry, args.name)
         return models_cli.list_models(registry)

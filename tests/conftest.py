@@ -88,3 +88,12 @@ async def start_auth_service(tmp_path: Path) -> AsyncIterator[Any]:
     yield start
     for harness in started:
         await harness.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The machine is shared and has 2 cores: one torch thread per test process."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)

@@ -137,11 +137,12 @@ def load_catalog(path: Path | None = None, environ: Mapping[str, str] | None = N
     try:
         data = _File.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            f"{where}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}. Fix: correct that entry"
-            for err in exc.errors()
-        ]
-        raise ConfigError(problems) from None
+        raise ConfigError(
+            [
+                f"{where}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}. Fix: correct that entry"
+                for err in exc.errors()
+            ]
+        ) from None
 
     problems: list[str] = []
     for role_name, role in data.roles.items():
@@ -158,14 +159,14 @@ def load_catalog(path: Path | None = None, environ: Mapping[str, str] | None = N
         override = environ.get(role.env, "").strip()
         if not override:
             continue
-        name = override if override in data.models else by_repo.get(override.lower())
-        if name is None:
+        found = override if override in data.models else by_repo.get(override.lower())
+        if found is None:
             known = ", ".join(f"{n} ({s.repo_id})" for n, s in data.models.items())
             problems.append(
-                f"{role.env}: {override!r} is not in the model registry. Fix: use one of {known}, "
-                f"or add it to {path}"
+                f"{role.env}: {override!r} is not in the model registry. Fix: use one of {known}, or add it to {path}"
             )
             continue
+        name = found
         wanted = data.models[name].task
         current = data.models[role.chain[0]].task
         if wanted != current:

@@ -51,7 +51,9 @@ def render_table(rows: list[ModelRow], probes: dict[str, DownloadFailed | int], 
         progress = ""
         detail = row.source
         if row.download_state in {s.value for s in ACTIVE}:
-            progress = f"{progress_bar(row.bytes_done, row.bytes_total)} {_size(row.bytes_done)}/{_size(row.bytes_total)}"
+            progress = (
+                f"{progress_bar(row.bytes_done, row.bytes_total)} {_size(row.bytes_done)}/{_size(row.bytes_total)}"
+            )
         probe = probes.get(row.name)
         if isinstance(probe, DownloadFailed):
             state, detail = "FAILED", f"{probe.reason}: {probe.message}"

@@ -1,4 +1,4 @@
-"""Background model downloads: one state machine per model, one transfer per repo at a time.
+r"""Background model downloads: one state machine per model, one transfer per repo at a time.
 
 absent -> queued -> downloading (bytes done / total) -> verifying -> ready
                                  \-> failed (OFFLINE, NOT_FOUND, DISK_FULL, UNAUTHORIZED, ...) | cancelled

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import timestamp_pb2
-
 from inkwell.models.v1 import models_service_pb2 as pb
 from inkwell.models.v1 import models_service_pb2_grpc as pb_grpc
+
 from services.models.registry import ModelRegistry, ModelRow
 from services.runtime.errors import ServiceError
 
@@ -32,7 +32,7 @@ def row_to_proto(row: ModelRow) -> pb.ModelStatus:
         task=row.task,
         dtype=row.dtype,
         context_length=row.context_length,
-        download_state=pb.DownloadState.Value(f"DOWNLOAD_STATE_{row.download_state}"),
+        download_state=f"DOWNLOAD_STATE_{row.download_state}",
         reason=row.reason,
         message=row.message,
         bytes_done=row.bytes_done,
@@ -40,7 +40,7 @@ def row_to_proto(row: ModelRow) -> pb.ModelStatus:
         source=row.source,
         ram_estimate_bytes=row.ram_estimate_bytes,
         fits_in_memory=row.fits_in_memory,
-        load_state=pb.LoadState.Value(f"LOAD_STATE_{row.load_state}"),
+        load_state=f"LOAD_STATE_{row.load_state}",
         loaded_at=_timestamp(row.loaded_at),
         last_used_at=_timestamp(row.last_used_at),
     )
@@ -64,7 +64,9 @@ class ModelsServicer(pb_grpc.ModelsServiceServicer):
             )
         return resolved
 
-    async def ListModels(self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext) -> pb.ListModelsResponse:
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListModelsResponse:
         self.registry.downloads.refresh_local()
         return pb.ListModelsResponse(
             models=[row_to_proto(r) for r in self.registry.rows()], available_memory_bytes=self.registry.memory()
@@ -75,7 +77,9 @@ class ModelsServicer(pb_grpc.ModelsServiceServicer):
         self.registry.downloads.ensure(name)
         return pb.PullModelResponse(model=self._row(name))
 
-    async def CancelPull(self, request: pb.CancelPullRequest, context: grpc.aio.ServicerContext) -> pb.CancelPullResponse:
+    async def CancelPull(
+        self, request: pb.CancelPullRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelPullResponse:
         name = self._resolve(request.name)
         cancelled = self.registry.downloads.cancel(name)
         return pb.CancelPullResponse(cancelled=cancelled, model=self._row(name))

@@ -87,7 +87,7 @@ def _is_network_error(exc: BaseException) -> bool:
 
 
 def _progress_class(on_bytes: Callable[[int], None], cancelled: threading.Event) -> type[hf_tqdm]:
-    class Progress(hf_tqdm):  # type: ignore[misc]
+    class Progress(hf_tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["disable"] = True
             super().__init__(*args, **kwargs)

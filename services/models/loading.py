@@ -168,7 +168,8 @@ class ModelLoader:
                 return Unavailable(
                     entry.name,
                     "OUT_OF_MEMORY",
-                    f"ran out of memory {waited:.0f} s ago; retried after {self.retry_after_s:.0f} s or when memory frees",
+                    f"ran out of memory {waited:.0f} s ago; "
+                    f"tried again after {self.retry_after_s:.0f} s or when memory frees",
                 )
         if record.state is not LoadState.LOADING and entry.spec.ram_bytes > available:
             return Unavailable(

@@ -1,0 +1,68 @@
+"""Loading functions for the registry's tasks. Imports of torch/transformers happen here, inside
+the call, so a service can listen before paying for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.models.catalog import ModelEntry
+
+
+@dataclass
+class CausalLM:
+    """A chat model and its tokenizer, with the prompt budget of its context window."""
+
+    entry: ModelEntry
+    model: Any
+    tokenizer: Any
+
+    @property
+    def context_length(self) -> int:
+        return self.entry.spec.context_length
+
+
+@dataclass
+class SentenceEncoder:
+    """Mean-pooled, normalized sentence embeddings from a transformer encoder."""
+
+    entry: ModelEntry
+    model: Any
+    tokenizer: Any
+
+    def encode(self, texts: list[str]) -> Any:
+        import torch
+
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.entry.spec.context_length, return_tensors="pt"
+        )
+        with torch.inference_mode():
+            hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def _dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def load_causal_lm(entry: ModelEntry, path: Path) -> CausalLM:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype(entry.spec.dtype), local_files_only=True)
+    model.eval()
+    return CausalLM(entry, model, tokenizer)
+
+
+def load_sentence_encoder(entry: ModelEntry, path: Path) -> SentenceEncoder:
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, dtype=_dtype(entry.spec.dtype), local_files_only=True)
+    model.eval()
+    return SentenceEncoder(entry, model, tokenizer)
