@@ -44,6 +44,21 @@ class SentenceEncoder:
         return torch.nn.functional.normalize(pooled, dim=-1)
 
 
+def quiet_transformers() -> None:
+    """No progress bars or advisory chatter on stderr: logs are JSON lines."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+
+
+def set_torch_threads(count: int | None) -> None:
+    if count:
+        import torch
+
+        torch.set_num_threads(count)
+
+
 def _dtype(name: str) -> Any:
     import torch
 
@@ -53,6 +68,7 @@ def _dtype(name: str) -> Any:
 def load_causal_lm(entry: ModelEntry, path: Path) -> CausalLM:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype(entry.spec.dtype), local_files_only=True)
     model.eval()
@@ -62,6 +78,7 @@ def load_causal_lm(entry: ModelEntry, path: Path) -> CausalLM:
 def load_sentence_encoder(entry: ModelEntry, path: Path) -> SentenceEncoder:
     from transformers import AutoModel, AutoTokenizer
 
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModel.from_pretrained(path, dtype=_dtype(entry.spec.dtype), local_files_only=True)
     model.eval()

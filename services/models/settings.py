@@ -32,4 +32,7 @@ class ModelRegistrySettings(BaseServiceSettings):
     model_idle_unload_s: float = setting(
         900.0, "INKWELL_MODEL_IDLE_UNLOAD_S", "seconds a model may sit unused before it is unloaded", ge=1
     )
+    torch_threads: int | None = setting(
+        None, "INKWELL_TORCH_THREADS", "CPU threads for model inference, 1 to 64 (default: torch's choice)", ge=1, le=64
+    )
     download_workers: int = setting(2, "INKWELL_DOWNLOAD_WORKERS", "parallel model downloads, 1 to 8", ge=1, le=8)

@@ -91,7 +91,10 @@ def auth_service_key_fetcher(channel: grpc.aio.Channel, timeout_s: float = 5.0) 
     stub = auth_service_pb2_grpc.AuthServiceStub(channel)
 
     async def fetch() -> Mapping[str, Any]:
-        response = await stub.GetInternalKeys(auth_service_pb2.GetInternalKeysRequest(), timeout=timeout_s)
+        try:
+            response = await stub.GetInternalKeys(auth_service_pb2.GetInternalKeysRequest(), timeout=timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise ConnectionError(f"auth service answered {exc.code().name}: {(exc.details() or '')[:120]}") from None
         return keys_response_to_jwks(response)
 
     return fetch

@@ -128,7 +128,9 @@ class KeySetCache:
         self.stats.misses += 1
         if self._inflight is None:
             now = self._clock()
-            if now - self._last_kid_refetch < self.cooldown_s:
+            # Until a first key set has loaded, retry sooner: that is a service still starting.
+            cooldown = self.cooldown_s if self._keys else min(1.0, self.cooldown_s)
+            if now - self._last_kid_refetch < cooldown:
                 raise self._miss_error(kid)
             self._last_kid_refetch = now
         await self.refresh()

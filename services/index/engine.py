@@ -1,0 +1,157 @@
+"""The index engine: every txtai call runs on one owning worker thread.
+
+txtai is not safe for concurrent use (unlocked searches overlapping writes crashed the process,
+research/index.md), so one thread owns every Embeddings instance. Each user has their own
+instance (hard isolation, exact top-k) and all of them share one loaded embeddings model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from services.index.store import IndexStore, StoredDocument
+from services.index.user_index import IndexDamaged, UserIndex
+
+log = logging.getLogger("inkwell.index.engine")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    text: str
+    score: float
+    metadata: dict[str, str]
+
+
+def txtai_factory(model_path: Path) -> Callable[..., Any]:
+    """A function that makes Embeddings instances sharing one loaded model (txtai's `models=` cache)."""
+    from txtai import Embeddings
+
+    from services.models.loaders import quiet_transformers
+
+    quiet_transformers()
+    shared: dict[str, Any] = {}
+    config = {"path": str(model_path), "content": False, "backend": "faiss", "faiss": {"components": "IDMap,Flat"}}
+    Embeddings(dict(config), models=shared).transform("warm up")  # loads the model once, into `shared`
+
+    def new(load: Path | None = None) -> Any:
+        if load is None:
+            return Embeddings(dict(config), models=shared)
+        embeddings = Embeddings(models=shared)
+        embeddings.load(str(load), config={"path": str(model_path)})
+        return embeddings
+
+    return new
+
+
+class IndexEngine:
+    def __init__(
+        self,
+        root: Path,
+        store: IndexStore,
+        new_embeddings: Callable[..., Any],
+        *,
+        max_open: int = 256,
+        on_rebuild: Callable[[bool, str], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.store = store
+        self._new = new_embeddings
+        self.max_open = max_open
+        self._open: OrderedDict[str, UserIndex] = OrderedDict()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="txtai")
+        self._on_rebuild = on_rebuild or (lambda active, user: None)
+        self._scratch: Any = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    # --- on the worker thread ----------------------------------------------------------------
+
+    def index_for(self, user_id: str) -> UserIndex:
+        """The user's index, loaded (or rebuilt if damaged) and caught up with the store."""
+        index = self._open.get(user_id)
+        if index is None:
+            index = UserIndex(self.root, user_id, self._new)
+            try:
+                index.load()
+            except IndexDamaged as damage:
+                self._rebuild(index, str(damage))
+            self._open[user_id] = index
+            while len(self._open) > self.max_open:
+                self._open.popitem(last=False)
+        else:
+            self._open.move_to_end(user_id)
+        self.sync(index)
+        return index
+
+    def _rebuild(self, index: UserIndex, why: str) -> None:
+        moved = index.quarantine(self.root)
+        log.error(
+            "damaged index moved aside; rebuilding it from the stored documents",
+            extra={"reason": "INDEX_DAMAGED", "user_key": index.dir.name, "moved_to": str(moved), "error": why},
+        )
+        self._on_rebuild(True, index.dir.name)
+        try:
+            self.sync(index, force_save=True)
+        finally:
+            self._on_rebuild(False, index.dir.name)
+        log.info("index rebuilt", extra={"user_key": index.dir.name, "documents": index.count()})
+
+    def sync(self, index: UserIndex, force_save: bool = False) -> int:
+        """Apply every stored change newer than the index, then save. Returns changes applied."""
+        changes: list[StoredDocument] = self.store.changes_since(index.user_id, index.applied_seq)
+        if changes:
+            upserts = [(c.doc_id, c.text) for c in changes if not c.deleted]
+            deletes = [c.doc_id for c in changes if c.deleted]
+            index.apply(upserts, deletes, max(c.seq for c in changes))
+        if changes or force_save:
+            index.save()
+        return len(changes)
+
+    def sync_users(self, user_ids: set[str]) -> None:
+        for user_id in user_ids:
+            try:
+                self.index_for(user_id)
+            except Exception:
+                log.exception("could not bring a user's index up to date; it is retried on next use",
+                              extra={"reason": "INDEX_SYNC_FAILED"})
+                self._open.pop(user_id, None)
+
+    def search(self, user_id: str, query: str, limit: int, filters: dict[str, str]) -> list[Hit]:
+        index = self.index_for(user_id)
+        total = index.count()
+        wanted = limit if not filters else max(limit * 4, 50)
+        while True:
+            candidates = index.search(query, min(total, wanted))
+            documents = self.store.documents(user_id, [doc_id for doc_id, _ in candidates])
+            hits = []
+            for doc_id, score in candidates:
+                document = documents.get(doc_id)
+                if document is None:
+                    continue
+                if all(document.metadata.get(k) == v for k, v in filters.items()):
+                    hits.append(Hit(doc_id, document.text, score, document.metadata))
+            if len(hits) >= limit or wanted >= total:
+                return hits[:limit]
+            wanted *= 4
+
+    def similarity(self, query: str, texts: list[str]) -> list[float]:
+        if self._scratch is None:
+            self._scratch = self._new()
+        scores = [0.0] * len(texts)
+        for position, score in self._scratch.similarity(query, texts):
+            scores[int(position)] = float(score)
+        return scores

@@ -1,0 +1,34 @@
+"""Index service settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.models.settings import ModelRegistrySettings
+from services.runtime.settings import setting
+
+AUDIENCE = "inkwell.index"
+
+
+class IndexSettings(ModelRegistrySettings):
+    host: str = setting("127.0.0.1", "INKWELL_INDEX_HOST", "the address to listen on, e.g. 0.0.0.0")
+    port: int = setting(50053, "INKWELL_INDEX_PORT", "a TCP port between 0 and 65535", ge=0, le=65535)
+    auth_address: str = setting(
+        "127.0.0.1:50051", "INKWELL_AUTH_ADDR", "host:port of the auth service (for identity keys)"
+    )
+    index_dir_override: Path | None = setting(
+        None, "INKWELL_INDEX_DIR", "a writable directory for the index (default: INKWELL_DATA_DIR/index)"
+    )
+    batch_documents: int = setting(
+        256, "INKWELL_INDEX_BATCH", "documents per indexing batch, 1 to 4096", ge=1, le=4096
+    )
+    max_open_indexes: int = setting(
+        256, "INKWELL_INDEX_MAX_OPEN", "per-user indexes kept loaded, 1 to 100000", ge=1, le=100_000
+    )
+    max_wait_s: float = setting(
+        30.0, "INKWELL_INDEX_MAX_WAIT_S", "the longest a call waits for readiness, 0.1 to 600 s", ge=0.1, le=600
+    )
+
+    @property
+    def index_dir(self) -> Path:
+        return self.index_dir_override or self.data_dir / "index"
