@@ -15,7 +15,7 @@ help: ## List the commands
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[models,dev]'
+	$(PY) -m pip install --quiet -e '.[index,dev]'
 	touch $(STAMP)
 
 .PHONY: install

@@ -9,56 +9,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.auth import AuthenticatedUser, Authenticator
-from gateway.backends import Backends
+from gateway import index_routes
 from gateway.errors import ApiError, error_body, error_response, handle_api_error
-from gateway.log_collapse import CollapsingLogger
 from gateway.middleware import RequestContextMiddleware
-from gateway.session_cache import SessionCache
 from gateway.settings import GatewaySettings
-from services.auth.service import SERVICE_NAME as AUTH_SERVICE_NAME
+from gateway.state import CurrentUser, GatewayState
 
 log = logging.getLogger("inkwell.gateway")
-
-
-class GatewayState:
-    """Everything the routes share. Channels are opened in the lifespan, on the serving loop."""
-
-    def __init__(self, settings: GatewaySettings) -> None:
-        self.settings = settings
-        self.backends = Backends()
-        self.session_cache = SessionCache(settings.session_cache_size)
-        self.failure_log = CollapsingLogger(logging.getLogger("inkwell.gateway.auth"), settings.failure_log_window_s)
-        self._authenticator: Authenticator | None = None
-
-    def open(self) -> None:
-        auth = self.backends.add("auth", self.settings.auth_address, AUTH_SERVICE_NAME)
-        self._authenticator = Authenticator(
-            auth.channel, self.session_cache, self.failure_log, self.settings.auth_timeout_s
-        )
-
-    @property
-    def authenticator(self) -> Authenticator:
-        if self._authenticator is None:
-            raise RuntimeError("gateway backends are not open: the app must run inside its lifespan")
-        return self._authenticator
-
-
-async def current_user(request: Request) -> AuthenticatedUser:
-    """The one auth path: every protected route depends on this."""
-    state: GatewayState = request.app.state.inkwell
-    return await state.authenticator(request)
-
-
-CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -122,6 +87,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     @app.get("/api/auth/me", tags=["auth"], summary="The verified principal of this session token")
     async def me(user: CurrentUser) -> dict[str, Any]:
         return {"user": user.principal}
+
+    app.include_router(index_routes.router)
 
     return app
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from inkwell.auth.v1 import auth_service_pb2 as auth_pb
-from inkwell.auth.v1 import auth_service_pb2_grpc as auth_grpc
 from starlette.requests import Request
 
 from gateway.errors import ApiError
@@ -29,6 +27,8 @@ from gateway.session_cache import (
     VerifiedSession,
     token_key,
 )
+from inkwell.auth.v1 import auth_service_pb2 as auth_pb
+from inkwell.auth.v1 import auth_service_pb2_grpc as auth_grpc
 from services.runtime import bearer, context
 from services.runtime.client import call_metadata
 from services.runtime.errors import from_rpc_error

@@ -14,6 +14,10 @@ class GatewaySettings(BaseServiceSettings):
     host: str = setting("127.0.0.1", "INKWELL_GATEWAY_HOST", "the address to listen on, e.g. 0.0.0.0")
     port: int = setting(8000, "INKWELL_GATEWAY_PORT", "a TCP port between 1 and 65535", ge=0, le=65535)
     auth_address: str = setting("127.0.0.1:50051", "INKWELL_AUTH_ADDR", "host:port of the auth service")
+    index_address: str = setting("127.0.0.1:50053", "INKWELL_INDEX_ADDR", "host:port of the index service")
+    index_timeout_s: float = setting(
+        5.0, "INKWELL_INDEX_TIMEOUT_S", "seconds a call to the index may take, 0.1 to 60", gt=0.1, le=60
+    )
     authorized_parties_raw: str = setting(
         "", "CLERK_AUTHORIZED_PARTIES", "comma-separated frontend origins, e.g. https://app.example.com"
     )
@@ -34,7 +38,7 @@ class GatewaySettings(BaseServiceSettings):
         parse_origins(value)
         return value
 
-    @field_validator("auth_address")
+    @field_validator("auth_address", "index_address")
     @classmethod
     def _check_address(cls, value: str) -> str:
         if ":" not in value.strip():

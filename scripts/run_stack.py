@@ -85,7 +85,9 @@ def main() -> int:
     env.setdefault("INKWELL_AUTH_ADDR", f"127.0.0.1:{auth_port}")
     gateway_port = env.setdefault("INKWELL_GATEWAY_PORT", "8000")
     gateway_url = f"http://127.0.0.1:{gateway_port}"
-    processes = [Process("auth", "services.auth"), Process("gateway", "gateway")]
+    index_port = env.setdefault("INKWELL_INDEX_PORT", "50053")
+    env.setdefault("INKWELL_INDEX_ADDR", f"127.0.0.1:{index_port}")
+    processes = [Process("auth", "services.auth"), Process("index", "services.index"), Process("gateway", "gateway")]
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:
@@ -98,8 +100,9 @@ def main() -> int:
         for p in processes:
             # Children ignore the terminal's Ctrl-C; this supervisor stops them in order with SIGTERM.
             p.popen = subprocess.Popen([sys.executable, "-m", p.module], cwd=ROOT, env=env, start_new_session=True)
-            if p.name == "auth" and not wait_for_grpc(env["INKWELL_AUTH_ADDR"], "", 30):
-                print("run: the auth service did not start; see its log above", file=sys.stderr)
+            address = {"auth": env["INKWELL_AUTH_ADDR"], "index": env["INKWELL_INDEX_ADDR"]}.get(p.name)
+            if address and not wait_for_grpc(address, "", 30):
+                print(f"run: the {p.name} service did not start; see its log above", file=sys.stderr)
                 return 1
         if not wait_for_http(f"{gateway_url}/healthz", 30):
             print("run: the gateway did not start; see its log above", file=sys.stderr)
@@ -107,6 +110,7 @@ def main() -> int:
         print(
             f"\n  Inkwell is running ({env['INKWELL_ENV']}).\n"
             f"  Gateway:   {gateway_url}   (API docs: {gateway_url}/docs, readiness: {gateway_url}/readyz)\n"
+            f"  Index:     loads its embeddings model in the background; /readyz says when it is ready\n"
             f"  Dev token: .venv/bin/inkwell token --user alice     (or: make token)\n"
             f'  Try:       curl -H "Authorization: Bearer $(.venv/bin/inkwell token --user alice)" '
             f"{gateway_url}/api/auth/me\n"

@@ -7,8 +7,8 @@ from typing import Any
 
 import grpc
 import pytest
-from inkwell.auth.v1 import auth_service_pb2_grpc
 
+from inkwell.auth.v1 import auth_service_pb2_grpc
 from services.auth.clerk_keys import encode_publishable_key
 from services.auth.main import RunningAuth, start_auth
 from services.auth.settings import AuthSettings

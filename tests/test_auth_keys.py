@@ -9,8 +9,8 @@ from typing import Any
 
 import grpc
 import pytest
-from inkwell.auth.v1 import auth_service_pb2 as pb
 
+from inkwell.auth.v1 import auth_service_pb2 as pb
 from tests.conftest import ISSUER, PUBLISHABLE_KEY, clerk_env
 from tests.support.fake_clerk import FakeClerk, SigningKey, TokenFactory
 from tests.support.grpc_errors import single_error_info

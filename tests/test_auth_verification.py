@@ -11,8 +11,8 @@ from typing import Any
 import grpc
 import jwt
 import pytest
-from inkwell.auth.v1 import auth_service_pb2 as pb
 
+from inkwell.auth.v1 import auth_service_pb2 as pb
 from services.auth.dev_issuer import DevIssuer
 from services.runtime.identity import InternalTokenVerifier
 from services.runtime.jwks import KeySetCache, parse_jwks

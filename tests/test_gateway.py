@@ -195,15 +195,17 @@ def test_tokens_are_never_logged(stack: Stack, tokens: TokenFactory, caplog: pyt
     assert token not in text and token.split(".")[1] not in text
 
 
-def test_readiness_and_docs(stack: Stack) -> None:
+def test_readiness_names_the_backends_not_ready(stack: Stack) -> None:
     assert stack.client.get("/healthz").json() == {"status": "ok"}
     for _ in range(100):  # the auth service is ready once it has fetched the Clerk keys
-        ready = stack.client.get("/readyz")
-        if ready.status_code == 200:
+        backends = stack.client.get("/readyz").json()["backends"]
+        if backends["auth"] == "SERVING":
             break
-        assert ready.json()["backends"] == {"auth": "NOT_SERVING"}
+        assert backends["auth"] == "NOT_SERVING"
         time.sleep(0.05)
-    assert ready.status_code == 200 and ready.json()["backends"] == {"auth": "SERVING"}
+    ready = stack.client.get("/readyz")  # no index service runs in this test
+    assert ready.status_code == 503 and ready.json()["backends"] == {"auth": "SERVING", "index": "UNREACHABLE"}
+    assert ready.json()["error"]["reason"] == "BACKENDS_NOT_READY" and "index" in ready.json()["error"]["message"]
     assert stack.client.get("/docs").status_code == 200
     assert "/api/auth/me" in stack.client.get("/openapi.json").json()["paths"]
 
@@ -212,7 +214,7 @@ def test_auth_service_down(fake_clerk: FakeClerk, tmp_path: Path, tokens: TokenF
     stack = Stack(fake_clerk, tmp_path / "data", auth_address=f"127.0.0.1:{free_port()}")
     try:
         ready = stack.client.get("/readyz")
-        assert ready.status_code == 503 and ready.json()["backends"] == {"auth": "UNREACHABLE"}
+        assert ready.status_code == 503 and ready.json()["backends"]["auth"] == "UNREACHABLE"
         assert "auth" in ready.json()["error"]["message"]
         started = time.monotonic()
         response = stack.client.get("/api/auth/me", headers=bearer(tokens.mint()))

@@ -396,9 +396,9 @@ def test_inkwell_models_pull_downloads_in_the_foreground(hub: FakeHub, tmp_path:
 async def test_service_is_live_at_once_while_its_model_downloads(hub: FakeHub, tmp_path: Path) -> None:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
+
     from inkwell.models.v1 import models_service_pb2 as pb
     from inkwell.models.v1 import models_service_pb2_grpc as pb_grpc
-
     from services.models import grpc_service
     from services.runtime.server import start_server
 

@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from inkwell.auth.v1 import auth_service_pb2 as pb
 
+from inkwell.auth.v1 import auth_service_pb2 as pb
 from services.runtime import context
 from services.runtime.client import call_metadata, deadline
 from services.runtime.errors import ServiceError, from_rpc_error

@@ -12,8 +12,8 @@ from pathlib import Path
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from inkwell.auth.v1 import auth_service_pb2
 
+from inkwell.auth.v1 import auth_service_pb2
 from services.auth.keyfiles import load_or_create_private_key
 from services.auth.verifier import VerifiedSession
 from services.runtime.identity import INTERNAL_ALGORITHM, INTERNAL_ISSUER

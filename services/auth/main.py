@@ -9,7 +9,6 @@ import sys
 from dataclasses import dataclass, field
 
 from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
-
 from services.auth.service import SERVICE_NAME, AuthComponents, AuthServicer, build_components
 from services.auth.settings import AuthSettings
 from services.runtime import logs

@@ -10,8 +10,8 @@ import logging
 from dataclasses import dataclass
 
 import httpx
-from inkwell.auth.v1 import auth_service_pb2 as pb
 
+from inkwell.auth.v1 import auth_service_pb2 as pb
 from services.auth.clerk_keys import secret_key_environment
 from services.auth.key_sources import backend_api_jwks_url, frontend_api_jwks_url, http_jwks_fetcher
 from services.auth.settings import AuthSettings

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import grpc
 import httpx
 from google.protobuf import timestamp_pb2
+
 from inkwell.auth.v1 import auth_service_pb2 as pb
 from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
-
 from services.auth.dev_issuer import DevIssuer
 from services.auth.internal_tokens import InternalSigner
 from services.auth.key_sources import (

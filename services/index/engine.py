@@ -126,8 +126,10 @@ class IndexEngine:
             try:
                 self.index_for(user_id)
             except Exception:
-                log.exception("could not bring a user's index up to date; it is retried on next use",
-                              extra={"reason": "INDEX_SYNC_FAILED"})
+                log.exception(
+                    "could not bring a user's index up to date; it is retried on next use",
+                    extra={"reason": "INDEX_SYNC_FAILED"},
+                )
                 self._open.pop(user_id, None)
 
     def search(self, user_id: str, query: str, limit: int, filters: dict[str, str]) -> list[Hit]:

@@ -7,8 +7,11 @@ import asyncio
 import contextlib
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import grpc
 
 from inkwell.index.v1 import index_service_pb2_grpc as pb_grpc
 from services.index.engine import IndexEngine, txtai_factory
@@ -39,7 +42,7 @@ class RunningIndex:
     core: IndexCore
     registry: ModelRegistry
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    closers: list[object] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -56,7 +59,7 @@ class RunningIndex:
         self.registry.close()
         self.core.store.close()
         for close in self.closers:
-            await close()  # type: ignore[operator]
+            await close()
 
 
 def open_store(settings: IndexSettings) -> IndexStore:
@@ -64,10 +67,12 @@ def open_store(settings: IndexSettings) -> IndexStore:
         settings.index_dir.mkdir(parents=True, exist_ok=True)
         return IndexStore(settings.index_dir / "store.sqlite3")
     except OSError as exc:
-        raise ConfigError([
-            f"INKWELL_DATA_DIR: the index directory {settings.index_dir} is not writable ({exc.strerror}). "
-            "Fix: point INKWELL_DATA_DIR (or INKWELL_INDEX_DIR) at a writable directory"
-        ]) from None
+        raise ConfigError(
+            [
+                f"INKWELL_DATA_DIR: the index directory {settings.index_dir} is not writable ({exc.strerror}). "
+                "Fix: point INKWELL_DATA_DIR (or INKWELL_INDEX_DIR) at a writable directory"
+            ]
+        ) from None
 
 
 async def bring_up(core: IndexCore, registry: ModelRegistry, settings: IndexSettings) -> None:
@@ -76,11 +81,17 @@ async def bring_up(core: IndexCore, registry: ModelRegistry, settings: IndexSett
 
     def load_fn(entry: ModelEntry, path: Path) -> IndexEngine:
         set_torch_threads(settings.torch_threads)
+
         def on_rebuild(active: bool, key: str) -> None:
             asyncio.run_coroutine_threadsafe(core.readiness.rebuilding(active, key), loop)
 
-        return IndexEngine(settings.index_dir, core.store, txtai_factory(path),
-                           max_open=settings.max_open_indexes, on_rebuild=on_rebuild)
+        return IndexEngine(
+            settings.index_dir,
+            core.store,
+            txtai_factory(path),
+            max_open=settings.max_open_indexes,
+            on_rebuild=on_rebuild,
+        )
 
     registry.loader.register("embeddings", load_fn)
     registry.start_downloads([ROLE])
@@ -108,8 +119,12 @@ async def bring_up(core: IndexCore, registry: ModelRegistry, settings: IndexSett
         if active:
             s = active[0]
             progress = s.bytes_done / s.bytes_total if s.bytes_total else 0.0
-            await core.readiness.set(State.LOADING_MODEL, "MODEL_DOWNLOADING",
-                                     f"downloading {s.name}: {s.bytes_done}/{s.bytes_total} bytes", progress)
+            await core.readiness.set(
+                State.LOADING_MODEL,
+                "MODEL_DOWNLOADING",
+                f"downloading {s.name}: {s.bytes_done}/{s.bytes_total} bytes",
+                progress,
+            )
         else:
             failed = "; ".join(f"{s.name}: {s.reason or s.state.value} {s.message}" for s in statuses)
             await core.readiness.set(State.FAILED, "MODEL_UNAVAILABLE", failed)
@@ -140,14 +155,14 @@ async def start_index(settings: IndexSettings, registry: ModelRegistry | None = 
     auth_channel = open_channel(settings.auth_address)
     keys = internal_key_cache(auth_channel)
 
-    def register(server: object) -> None:
+    def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_IndexServiceServicer_to_server(IndexServicer(core), server)
-        models_grpc.register(server, registry)  # type: ignore[arg-type]
+        models_grpc.register(server, registry)
 
     server = await start_server(
         domain="index.inkwell",
         service_names=[SERVICE_NAME, models_grpc.SERVICE_NAME],
-        register=register,  # type: ignore[arg-type]
+        register=register,
         host=settings.host,
         port=settings.port,
         verifier=InternalTokenVerifier(AUDIENCE, keys),

@@ -55,12 +55,20 @@ class Readiness:
     async def set(self, state: State, reason: str = "", message: str = "", progress: float = 0.0, **extra: str) -> None:
         current = self._snapshot
         changed = (state, reason) != (current.state, current.reason)
-        self._snapshot = replace(current, state=state, reason=reason, message=message, progress=progress,
-                                 since=time.time() if changed else current.since, **extra)
+        self._snapshot = replace(
+            current,
+            state=state,
+            reason=reason,
+            message=message,
+            progress=progress,
+            since=time.time() if changed else current.since,
+            **extra,
+        )
         if changed:
             level = logging.WARNING if state in (State.FAILED, State.DEGRADED) else logging.INFO
-            log.log(level, f"index {state.value.lower()}", extra={"state": state.value, "reason": reason,
-                                                                   "detail": message})
+            log.log(
+                level, f"index {state.value.lower()}", extra={"state": state.value, "reason": reason, "detail": message}
+            )
             if self._on_change is not None:
                 await self._on_change(self._snapshot)
         async with self._changed:
@@ -70,8 +78,11 @@ class Readiness:
         """Track index rebuilds: DEGRADED while any runs, READY again after."""
         (self._rebuilding.add if active else self._rebuilding.discard)(key)
         if self._rebuilding:
-            await self.set(State.DEGRADED, "INDEX_REBUILDING",
-                           f"rebuilding {len(self._rebuilding)} damaged index(es) from stored documents")
+            await self.set(
+                State.DEGRADED,
+                "INDEX_REBUILDING",
+                f"rebuilding {len(self._rebuilding)} damaged index(es) from stored documents",
+            )
         elif self._snapshot.state is State.DEGRADED:
             await self.set(State.READY)
 
@@ -92,7 +103,8 @@ class Readiness:
         last = self._snapshot
         yield last
         while not last.serving:
+            seen = last
             async with self._changed:
-                await self._changed.wait_for(lambda: self._snapshot != last)
+                await self._changed.wait_for(lambda seen=seen: self._snapshot != seen)  # type: ignore[misc]
             last = self._snapshot
             yield last

@@ -154,7 +154,9 @@ async def drain_forever(core: IndexCore) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("indexing batch failed; it stays queued and is retried", extra={"reason": "INDEX_DRAIN_FAILED"})
+            log.exception(
+                "indexing batch failed; it stays queued and is retried", extra={"reason": "INDEX_DRAIN_FAILED"}
+            )
             await asyncio.sleep(1.0)
 
 
@@ -175,7 +177,9 @@ class IndexServicer(pb_grpc.IndexServiceServicer):
             oldest_queued_at=_timestamp(oldest),
         )
 
-    async def GetReadiness(self, request: pb.GetReadinessRequest, context: grpc.aio.ServicerContext) -> pb.GetReadinessResponse:
+    async def GetReadiness(
+        self, request: pb.GetReadinessRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetReadinessResponse:
         return pb.GetReadinessResponse(readiness=await self._readiness())
 
     async def WaitUntilReady(
@@ -184,12 +188,16 @@ class IndexServicer(pb_grpc.IndexServiceServicer):
         async for _ in self.core.readiness.changes():
             yield pb.WaitUntilReadyResponse(readiness=await self._readiness())
 
-    async def IndexDocuments(self, request: pb.IndexDocumentsRequest, context: grpc.aio.ServicerContext) -> pb.IndexDocumentsResponse:
+    async def IndexDocuments(
+        self, request: pb.IndexDocumentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IndexDocumentsResponse:
         documents = validation.documents(request.documents)
         job = await self.core.write("upsert", documents, request.mode, context)
         return pb.IndexDocumentsResponse(job=job_to_proto(job))
 
-    async def DeleteDocuments(self, request: pb.DeleteDocumentsRequest, context: grpc.aio.ServicerContext) -> pb.DeleteDocumentsResponse:
+    async def DeleteDocuments(
+        self, request: pb.DeleteDocumentsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteDocumentsResponse:
         ids = validation.ids(request.ids)
         job = await self.core.write("delete", ids, request.mode, context)
         return pb.DeleteDocumentsResponse(job=job_to_proto(job))
@@ -211,7 +219,9 @@ class IndexServicer(pb_grpc.IndexServiceServicer):
             hits=[pb.SearchHit(id=h.id, text=h.text, score=h.score, metadata=h.metadata) for h in hits]
         )
 
-    async def Similarity(self, request: pb.SimilarityRequest, context: grpc.aio.ServicerContext) -> pb.SimilarityResponse:
+    async def Similarity(
+        self, request: pb.SimilarityRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SimilarityResponse:
         query = validation.query(request.query)
         texts = validation.texts(request.texts)
         engine = await self.core.require_engine(context)

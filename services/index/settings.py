@@ -19,9 +19,7 @@ class IndexSettings(ModelRegistrySettings):
     index_dir_override: Path | None = setting(
         None, "INKWELL_INDEX_DIR", "a writable directory for the index (default: INKWELL_DATA_DIR/index)"
     )
-    batch_documents: int = setting(
-        256, "INKWELL_INDEX_BATCH", "documents per indexing batch, 1 to 4096", ge=1, le=4096
-    )
+    batch_documents: int = setting(256, "INKWELL_INDEX_BATCH", "documents per indexing batch, 1 to 4096", ge=1, le=4096)
     max_open_indexes: int = setting(
         256, "INKWELL_INDEX_MAX_OPEN", "per-user indexes kept loaded, 1 to 100000", ge=1, le=100_000
     )

@@ -105,12 +105,14 @@ class IndexStore:
                 "SELECT seq, id, user_id, kind, payload, documents, created_at FROM jobs "
                 "WHERE state = 'queued' ORDER BY seq LIMIT 1000"
             ).fetchall()
-        jobs, total = [], 0
+        jobs: list[Job] = []
+        total = 0
         for seq, job_id, user_id, kind, payload, documents, created_at in rows:
             if jobs and total + documents > max_documents:
                 break
-            jobs.append(Job(job_id, seq, user_id, kind, documents, "queued", "", "", created_at, None,
-                            json.loads(payload)))
+            jobs.append(
+                Job(job_id, seq, user_id, kind, documents, "queued", "", "", created_at, None, json.loads(payload))
+            )
             total += documents
         return jobs
 
@@ -139,7 +141,8 @@ class IndexStore:
                         )
                     else:
                         self._db.executemany(
-                            "UPDATE documents SET deleted = 1, seq = ?, updated_at = ? WHERE user_id = ? AND doc_id = ?",
+                            "UPDATE documents SET deleted = 1, seq = ?, updated_at = ? "
+                            "WHERE user_id = ? AND doc_id = ?",
                             [(job.seq, now, job.user_id, doc_id) for doc_id in job.payload],
                         )
                 self._db.execute("COMMIT")
@@ -199,7 +202,7 @@ class IndexStore:
                 chunk = doc_ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT doc_id, text, metadata, seq FROM documents "  # noqa: S608 - placeholders only
+                    f"SELECT doc_id, text, metadata, seq FROM documents "
                     f"WHERE user_id = ? AND deleted = 0 AND doc_id IN ({marks})",
                     (user_id, *chunk),
                 ).fetchall()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import timestamp_pb2
+
 from inkwell.models.v1 import models_service_pb2 as pb
 from inkwell.models.v1 import models_service_pb2_grpc as pb_grpc
-
 from services.models.registry import ModelRegistry, ModelRow
 from services.runtime.errors import ServiceError
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import grpc
 import jwt
-from inkwell.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 
+from inkwell.auth.v1 import auth_service_pb2, auth_service_pb2_grpc
 from services.runtime.context import Identity
 from services.runtime.errors import ServiceError
 from services.runtime.jwks import JwksUnavailable, KeyLookupError, KeySetCache

@@ -43,6 +43,7 @@ class FakeHub:
     chunk_size: int = 16 * 1024
     drop_once: set[str] = field(default_factory=set)  # file names whose first GET is cut halfway
     hang: bool = False  # accept connections but never answer
+    hold: threading.Event = field(default_factory=threading.Event)  # file bodies wait while it is clear
     gets: Counter[str] = field(default_factory=Counter)
     range_requests: list[tuple[str, str]] = field(default_factory=list)
     requests: int = 0
@@ -56,6 +57,7 @@ class FakeHub:
 
     def start(self) -> FakeHub:
         hub = self
+        self.hold.set()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -154,6 +156,7 @@ class FakeHub:
                 if head:
                     return
                 hub.gets[filename] += 1
+                hub.hold.wait()
                 cut = len(body) // 2 if filename in hub.drop_once and not start else None
                 if cut is not None:
                     hub.drop_once.discard(filename)
@@ -199,6 +202,7 @@ class FakeHub:
     def stop(self) -> None:
         if self._server is not None:
             self.hang = False
+            self.hold.set()
             self._server.shutdown()
             self._server.server_close()
 

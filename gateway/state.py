@@ -1,0 +1,61 @@
+"""What every route shares: backends, the session cache, and the one auth dependency."""
+
+import logging
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gateway.auth import AuthenticatedUser, Authenticator
+from gateway.backends import Backends
+from gateway.log_collapse import CollapsingLogger
+from gateway.session_cache import SessionCache
+from gateway.settings import GatewaySettings
+from services.auth.service import SERVICE_NAME as AUTH_SERVICE_NAME
+from services.index.client import IndexClient
+from services.index.service import SERVICE_NAME as INDEX_SERVICE_NAME
+
+
+class GatewayState:
+    """Everything the routes share. Channels are opened in the lifespan, on the serving loop."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.settings = settings
+        self.backends = Backends()
+        self.session_cache = SessionCache(settings.session_cache_size)
+        self.failure_log = CollapsingLogger(logging.getLogger("inkwell.gateway.auth"), settings.failure_log_window_s)
+        self._authenticator: Authenticator | None = None
+        self._index: IndexClient | None = None
+
+    def open(self) -> None:
+        auth = self.backends.add("auth", self.settings.auth_address, AUTH_SERVICE_NAME)
+        self._authenticator = Authenticator(
+            auth.channel, self.session_cache, self.failure_log, self.settings.auth_timeout_s
+        )
+        index = self.backends.add("index", self.settings.index_address, INDEX_SERVICE_NAME)
+        self._index = IndexClient(index.channel, self.settings.index_timeout_s)
+
+    @property
+    def index(self) -> IndexClient:
+        if self._index is None:
+            raise RuntimeError("gateway backends are not open: the app must run inside its lifespan")
+        return self._index
+
+    @staticmethod
+    def of(request: Request) -> "GatewayState":
+        state: GatewayState = request.app.state.inkwell
+        return state
+
+    @property
+    def authenticator(self) -> Authenticator:
+        if self._authenticator is None:
+            raise RuntimeError("gateway backends are not open: the app must run inside its lifespan")
+        return self._authenticator
+
+
+async def current_user(request: Request) -> AuthenticatedUser:
+    """The one auth path: every protected route depends on this."""
+    state: GatewayState = request.app.state.inkwell
+    return await state.authenticator(request)
+
+
+CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]
