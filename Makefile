@@ -15,7 +15,7 @@ help: ## List the commands
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[index,dev]'
+	$(PY) -m pip install --quiet -e '.[index,llm,dev]'
 	touch $(STAMP)
 
 .PHONY: install

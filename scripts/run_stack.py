@@ -87,7 +87,14 @@ def main() -> int:
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     index_port = env.setdefault("INKWELL_INDEX_PORT", "50053")
     env.setdefault("INKWELL_INDEX_ADDR", f"127.0.0.1:{index_port}")
-    processes = [Process("auth", "services.auth"), Process("index", "services.index"), Process("gateway", "gateway")]
+    llm_port = env.setdefault("INKWELL_LLM_PORT", "50052")
+    env.setdefault("INKWELL_LLM_ADDR", f"127.0.0.1:{llm_port}")
+    processes = [
+        Process("auth", "services.auth"),
+        Process("index", "services.index"),
+        Process("llm", "services.llm"),
+        Process("gateway", "gateway"),
+    ]
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:
@@ -100,7 +107,11 @@ def main() -> int:
         for p in processes:
             # Children ignore the terminal's Ctrl-C; this supervisor stops them in order with SIGTERM.
             p.popen = subprocess.Popen([sys.executable, "-m", p.module], cwd=ROOT, env=env, start_new_session=True)
-            address = {"auth": env["INKWELL_AUTH_ADDR"], "index": env["INKWELL_INDEX_ADDR"]}.get(p.name)
+            address = {
+                "auth": env["INKWELL_AUTH_ADDR"],
+                "index": env["INKWELL_INDEX_ADDR"],
+                "llm": env["INKWELL_LLM_ADDR"],
+            }.get(p.name)
             if address and not wait_for_grpc(address, "", 30):
                 print(f"run: the {p.name} service did not start; see its log above", file=sys.stderr)
                 return 1

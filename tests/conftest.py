@@ -26,6 +26,14 @@ for _var in [k for k in os.environ if k.startswith(("CLERK_", "INKWELL_")) or k 
 
 
 @pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2 model and tokenizer, built once per run (no download)."""
+    from tests.support.tiny_models import build_tiny_qwen2
+
+    return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"))
+
+
+@pytest.fixture(scope="session")
 def signing_key() -> SigningKey:
     return SigningKey.generate("ins_2primary")
 

@@ -24,16 +24,10 @@ from services.models.settings import ModelRegistrySettings
 from services.runtime.settings import ConfigError, load
 from tests.support.fake_hub import FakeHub, FakeRepo
 from tests.support.processes import ROOT, clean_env, free_port
-from tests.support.tiny_models import build_tiny_qwen2
 
 QWEN = "Qwen/Qwen2.5-0.5B-Instruct"
 QWEN_REVISION = "7ae557604adf67be50417f59c2c2f167def9a775"
 GIB = 1024**3
-
-
-@pytest.fixture(scope="session")
-def tiny_qwen(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"))
 
 
 @pytest.fixture

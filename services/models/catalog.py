@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -63,6 +63,11 @@ class RemoteModel(_Strict):
     context_length: int = Field(gt=0)
 
 
+class Purpose(_Strict):
+    description: str = ""
+    chain: tuple[str, ...] = Field(min_length=1)
+
+
 class Role(_Strict):
     description: str = ""
     env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
@@ -74,8 +79,9 @@ class _File(_Strict):
     models: dict[str, LocalModel]
     providers: dict[str, Provider] = {}
     remote_models: dict[str, RemoteModel] = {}
+    purposes: dict[str, Purpose] = {}
 
-    @field_validator("roles", "models", "remote_models")
+    @field_validator("roles", "models", "remote_models", "purposes")
     @classmethod
     def _names(cls, value: dict[str, object]) -> dict[str, object]:
         for name in value:
@@ -100,6 +106,7 @@ class Catalog:
     providers: Mapping[str, Provider]
     remote_models: Mapping[str, RemoteModel]
     chains: Mapping[str, tuple[str, ...]]  # after environment overrides
+    purposes: Mapping[str, Purpose] = field(default_factory=dict)
 
     def chain(self, role: str) -> list[ModelEntry]:
         """The role's models in order of preference (the override first)."""
@@ -153,6 +160,20 @@ def load_catalog(path: Path | None = None, environ: Mapping[str, str] | None = N
         if remote.provider not in data.providers:
             problems.append(f"{where}: remote_models.{name}.provider {remote.provider!r} is not under [providers]")
 
+    for purpose_name, purpose in data.purposes.items():
+        for candidate in purpose.chain:
+            kind, _, name = candidate.partition(":")
+            if kind == "remote" and name in data.remote_models:
+                continue
+            if kind == "role" and name in data.roles:
+                if data.models[data.roles[name].chain[0]].task != "text-generation":
+                    problems.append(f"{where}: purposes.{purpose_name}: role {name!r} is not a text-generation role")
+                continue
+            problems.append(
+                f"{where}: purposes.{purpose_name}.chain entry {candidate!r} must be remote:<remote model> "
+                "or role:<role> defined in the file"
+            )
+
     chains = {role_name: role.chain for role_name, role in data.roles.items()}
     by_repo = {spec.repo_id.lower(): name for name, spec in data.models.items()}
     for role_name, role in data.roles.items():
@@ -175,4 +196,4 @@ def load_catalog(path: Path | None = None, environ: Mapping[str, str] | None = N
         chains[role_name] = (name, *(n for n in role.chain if n != name))
     if problems:
         raise ConfigError(problems)
-    return Catalog(path, data.roles, data.models, data.providers, data.remote_models, chains)
+    return Catalog(path, data.roles, data.models, data.providers, data.remote_models, chains, data.purposes)

@@ -1,0 +1,200 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Criticality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CRITICALITY_UNSPECIFIED: _ClassVar[Criticality]
+    CRITICALITY_CRITICAL: _ClassVar[Criticality]
+    CRITICALITY_BEST_EFFORT: _ClassVar[Criticality]
+
+class OutputStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTPUT_STAGE_UNSPECIFIED: _ClassVar[OutputStage]
+    OUTPUT_STAGE_NATIVE_SCHEMA: _ClassVar[OutputStage]
+    OUTPUT_STAGE_JSON_OBJECT: _ClassVar[OutputStage]
+    OUTPUT_STAGE_PROMPTED: _ClassVar[OutputStage]
+    OUTPUT_STAGE_REPAIRED: _ClassVar[OutputStage]
+    OUTPUT_STAGE_REASKED: _ClassVar[OutputStage]
+    OUTPUT_STAGE_TEXT: _ClassVar[OutputStage]
+CRITICALITY_UNSPECIFIED: Criticality
+CRITICALITY_CRITICAL: Criticality
+CRITICALITY_BEST_EFFORT: Criticality
+OUTPUT_STAGE_UNSPECIFIED: OutputStage
+OUTPUT_STAGE_NATIVE_SCHEMA: OutputStage
+OUTPUT_STAGE_JSON_OBJECT: OutputStage
+OUTPUT_STAGE_PROMPTED: OutputStage
+OUTPUT_STAGE_REPAIRED: OutputStage
+OUTPUT_STAGE_REASKED: OutputStage
+OUTPUT_STAGE_TEXT: OutputStage
+
+class Message(_message.Message):
+    __slots__ = ("role", "content")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    content: str
+    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+
+class Attempt(_message.Message):
+    __slots__ = ("provider", "model", "route", "outcome", "error_class", "http_status", "latency_ms", "detail", "shape")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CLASS_FIELD_NUMBER: _ClassVar[int]
+    HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    model: str
+    route: str
+    outcome: str
+    error_class: str
+    http_status: int
+    latency_ms: float
+    detail: str
+    shape: str
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., route: _Optional[str] = ..., outcome: _Optional[str] = ..., error_class: _Optional[str] = ..., http_status: _Optional[int] = ..., latency_ms: _Optional[float] = ..., detail: _Optional[str] = ..., shape: _Optional[str] = ...) -> None: ...
+
+class Usage(_message.Message):
+    __slots__ = ("prompt_tokens", "completion_tokens", "total_tokens")
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ...) -> None: ...
+
+class Provenance(_message.Message):
+    __slots__ = ("provider", "requested_model", "served_model", "served_by", "route", "output_stage", "attempts", "purpose")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    REQUESTED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    SERVED_MODEL_FIELD_NUMBER: _ClassVar[int]
+    SERVED_BY_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_STAGE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    requested_model: str
+    served_model: str
+    served_by: str
+    route: str
+    output_stage: OutputStage
+    attempts: _containers.RepeatedCompositeFieldContainer[Attempt]
+    purpose: str
+    def __init__(self, provider: _Optional[str] = ..., requested_model: _Optional[str] = ..., served_model: _Optional[str] = ..., served_by: _Optional[str] = ..., route: _Optional[str] = ..., output_stage: _Optional[_Union[OutputStage, str]] = ..., attempts: _Optional[_Iterable[_Union[Attempt, _Mapping]]] = ..., purpose: _Optional[str] = ...) -> None: ...
+
+class GenerateStructuredRequest(_message.Message):
+    __slots__ = ("messages", "json_schema", "purpose", "max_tokens", "temperature", "criticality", "api_key")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    JSON_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    CRITICALITY_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    json_schema: str
+    purpose: str
+    max_tokens: int
+    temperature: float
+    criticality: Criticality
+    api_key: str
+    def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., json_schema: _Optional[str] = ..., purpose: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., criticality: _Optional[_Union[Criticality, str]] = ..., api_key: _Optional[str] = ...) -> None: ...
+
+class GenerateStructuredResponse(_message.Message):
+    __slots__ = ("json", "provenance", "usage", "degraded", "degraded_reasons")
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_REASONS_FIELD_NUMBER: _ClassVar[int]
+    json: str
+    provenance: Provenance
+    usage: Usage
+    degraded: bool
+    degraded_reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, json: _Optional[str] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., degraded: _Optional[bool] = ..., degraded_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GenerateRequest(_message.Message):
+    __slots__ = ("messages", "purpose", "max_tokens", "temperature", "criticality", "api_key")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    CRITICALITY_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[Message]
+    purpose: str
+    max_tokens: int
+    temperature: float
+    criticality: Criticality
+    api_key: str
+    def __init__(self, messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., purpose: _Optional[str] = ..., max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., criticality: _Optional[_Union[Criticality, str]] = ..., api_key: _Optional[str] = ...) -> None: ...
+
+class GenerateResponse(_message.Message):
+    __slots__ = ("text", "provenance", "usage", "degraded", "degraded_reasons")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_FIELD_NUMBER: _ClassVar[int]
+    DEGRADED_REASONS_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    provenance: Provenance
+    usage: Usage
+    degraded: bool
+    degraded_reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, text: _Optional[str] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., degraded: _Optional[bool] = ..., degraded_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RemoteModelStatus(_message.Message):
+    __slots__ = ("name", "provider", "model", "route", "state", "detail", "supports_structured_output")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTS_STRUCTURED_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    provider: str
+    model: str
+    route: str
+    state: str
+    detail: str
+    supports_structured_output: bool
+    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., route: _Optional[str] = ..., state: _Optional[str] = ..., detail: _Optional[str] = ..., supports_structured_output: _Optional[bool] = ...) -> None: ...
+
+class LocalModelStatus(_message.Message):
+    __slots__ = ("name", "role", "download_state", "load_state", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_STATE_FIELD_NUMBER: _ClassVar[int]
+    LOAD_STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: str
+    download_state: str
+    load_state: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., download_state: _Optional[str] = ..., load_state: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("remote", "local")
+    REMOTE_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_FIELD_NUMBER: _ClassVar[int]
+    remote: _containers.RepeatedCompositeFieldContainer[RemoteModelStatus]
+    local: _containers.RepeatedCompositeFieldContainer[LocalModelStatus]
+    def __init__(self, remote: _Optional[_Iterable[_Union[RemoteModelStatus, _Mapping]]] = ..., local: _Optional[_Iterable[_Union[LocalModelStatus, _Mapping]]] = ...) -> None: ...

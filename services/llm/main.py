@@ -1,0 +1,166 @@
+"""Start the LLM service: listen at once; preflight every route in the background and every few
+minutes; local models download and load in the background through the registry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+
+import grpc
+
+from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
+from services.llm.local import LocalGenerator
+from services.llm.router import Router
+from services.llm.routes import Route
+from services.llm.service import SERVICE_NAME, LlmServicer
+from services.llm.settings import AUDIENCE, LlmSettings
+from services.llm.usage import UsageStore
+from services.models import grpc_service as models_grpc
+from services.models.catalog import ModelEntry
+from services.models.loaders import CausalLM, load_causal_lm, set_torch_threads
+from services.models.registry import ModelRegistry
+from services.runtime import logs
+from services.runtime.client import open_channel
+from services.runtime.identity import InternalTokenVerifier, internal_key_cache
+from services.runtime.server import ServiceServer, run_until_signal, start_server
+from services.runtime.settings import ConfigError, load
+
+log = logging.getLogger("inkwell.llm")
+
+
+@dataclass
+class RunningLlm:
+    server: ServiceServer
+    router: Router
+    registry: ModelRegistry
+    usage: UsageStore
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    channel: grpc.aio.Channel | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.registry.close()
+        self.usage.close()
+        if self.channel is not None:
+            await self.channel.close()
+
+
+def build_routes(settings: LlmSettings, registry: ModelRegistry) -> dict[str, Route]:
+    routes = {}
+    for name, provider in registry.catalog.providers.items():
+        base_url = provider.base_url
+        if name == "huggingface" and settings.hf_base_url:
+            base_url = settings.hf_base_url
+        if provider.api_key_env == "HF_TOKEN":
+            api_key = settings.hf_token.get_secret_value()
+        else:
+            api_key = os.environ.get(provider.api_key_env, "") if provider.api_key_env else ""
+        route = Route(name, base_url.rstrip("/"), api_key, settings.provider_concurrency, settings.unavailable_ttl_s)
+        if not api_key:
+            log.warning(
+                f"configuration: provider {name!r} has no API key ({provider.api_key_env or 'none configured'}); "
+                "it is skipped until one is set (or sent per request)",
+                extra={"reason": "PROVIDER_NOT_CONFIGURED", "provider": name, "route": route.base_url},
+            )
+        routes[name] = route
+    return routes
+
+
+async def preflight_forever(routes: dict[str, Route], interval_s: float, server: ServiceServer) -> None:
+    first = True
+    while True:
+        await asyncio.gather(*(route.preflight() for route in routes.values()), return_exceptions=True)
+        if first:
+            await server.set_ready(True, SERVICE_NAME)
+            first = False
+        await asyncio.sleep(interval_s)
+
+
+async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None) -> RunningLlm:
+    registry = registry or ModelRegistry(settings)
+
+    def load_fn(entry: ModelEntry, path: object) -> CausalLM:
+        set_torch_threads(settings.torch_threads)
+        return load_causal_lm(entry, path)  # type: ignore[arg-type]
+
+    registry.loader.register("text-generation", load_fn)
+    routes = build_routes(settings, registry)
+    router = Router(registry.catalog, routes, LocalGenerator(registry))
+    try:
+        usage = UsageStore(settings.usage_db)
+    except OSError as exc:
+        raise ConfigError(
+            [
+                f"INKWELL_DATA_DIR: cannot write {settings.usage_db} ({exc.strerror}). "
+                "Fix: point INKWELL_DATA_DIR (or INKWELL_LLM_USAGE_DB) at a writable place"
+            ]
+        ) from None
+    channel = open_channel(settings.auth_address)
+    keys = internal_key_cache(channel)
+
+    def register(server: grpc.aio.Server) -> None:
+        pb_grpc.add_LlmServiceServicer_to_server(
+            LlmServicer(router, registry, usage, settings.default_timeout_s), server
+        )
+        models_grpc.register(server, registry)
+
+    server = await start_server(
+        domain="llm.inkwell",
+        service_names=[SERVICE_NAME, models_grpc.SERVICE_NAME],
+        register=register,
+        host=settings.host,
+        port=settings.port,
+        verifier=InternalTokenVerifier(AUDIENCE, keys),
+        grace_s=settings.shutdown_grace_s,
+    )
+    await server.set_ready(True, models_grpc.SERVICE_NAME)
+    keys.start()
+    registry.start_downloads(["agent_llm"])
+    tasks = [
+        asyncio.create_task(preflight_forever(routes, settings.preflight_interval_s, server), name="llm-preflight"),
+        asyncio.create_task(registry.loader.run_idle_unloader(), name="llm-idle-unload"),
+    ]
+    running = RunningLlm(server, router, registry, usage, tasks, channel)
+    running.tasks.append(asyncio.create_task(_close_keys_on_cancel(keys), name="llm-keys"))
+    return running
+
+
+async def _close_keys_on_cancel(keys: object) -> None:
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await keys.close()  # type: ignore[attr-defined]
+
+
+async def _serve() -> None:
+    settings = load(LlmSettings)
+    logs.configure("llm", settings.log_level)
+    running = await start_llm(settings)
+    try:
+        await run_until_signal(running.server)
+    finally:
+        await running.stop()
+
+
+def main() -> None:
+    try:
+        asyncio.run(_serve())
+    except ConfigError as exc:
+        print(f"llm: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
