@@ -17,7 +17,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import index_routes
+from gateway import index_routes, monitoring_routes, subscription_routes, workflow_routes
+from gateway.accounting import AccountingMiddleware
 from gateway.errors import ApiError, error_body, error_response, handle_api_error
 from gateway.middleware import RequestContextMiddleware
 from gateway.settings import GatewaySettings
@@ -37,6 +38,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 state.failure_log.flush(message="authentication failed")
 
         state.open()
+        await state.open_database()
         flusher = asyncio.create_task(flush_failures(), name="gateway-failure-log-flush")
         log.info("gateway started", extra={"auth": settings.auth_address, "cors": list(settings.cors_origins)})
         try:
@@ -45,6 +47,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             flusher.cancel()
             state.failure_log.flush(message="authentication failed", force=True)
             await state.backends.close()
+            await state.engine.dispose()
 
     app = FastAPI(
         title="Inkwell gateway",
@@ -59,6 +62,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # Added inner first: CORS wraps everything, so error replies carry CORS headers too.
+    app.add_middleware(AccountingMiddleware, accounting=state.accounting)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(
         CORSMiddleware,
@@ -89,6 +93,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return {"user": user.principal}
 
     app.include_router(index_routes.router)
+    app.include_router(workflow_routes.router)
+    app.include_router(monitoring_routes.router)
+    app.include_router(subscription_routes.router)
 
     return app
 

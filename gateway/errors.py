@@ -66,7 +66,9 @@ def error_body(reason: str, message: str, extra: dict[str, Any] | None = None) -
     }
     if extra:
         body.update(extra)
-    return {"error": body}
+    # `detail` (a string) is what the frontend's HTTP client shows and how it tells an application
+    # error from an outage (a 502 with a string detail does not trip its circuit breaker).
+    return {"error": body, "detail": message}
 
 
 def error_response(error: ApiError) -> JSONResponse:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import field_validator
 
 from services.auth.settings import parse_origins
@@ -18,6 +20,17 @@ class GatewaySettings(BaseServiceSettings):
     index_timeout_s: float = setting(
         5.0, "INKWELL_INDEX_TIMEOUT_S", "seconds a call to the index may take, 0.1 to 60", gt=0.1, le=60
     )
+    llm_address: str = setting("127.0.0.1:50052", "INKWELL_LLM_ADDR", "host:port of the LLM service")
+    llm_timeout_s: float = setting(
+        60.0, "INKWELL_PLAN_TIMEOUT_S", "seconds one plan-generation LLM call may take, 1 to 85", ge=1, le=85
+    )
+    database_url: str = setting(
+        "", "DATABASE_URL", "a SQLAlchemy URL, e.g. postgresql://user:pass@host/db (default: SQLite in the data dir)"
+    )
+    pillars_raw: str = setting(
+        "plan,generate,publish,analyze,engage,remarket", "INKWELL_PILLARS", "comma-separated pillar ids"
+    )
+    plans_file: Path | None = setting(None, "INKWELL_PLANS_FILE", "the subscription plans file, config/plans.toml")
     authorized_parties_raw: str = setting(
         "", "CLERK_AUTHORIZED_PARTIES", "comma-separated frontend origins, e.g. https://app.example.com"
     )
@@ -38,7 +51,11 @@ class GatewaySettings(BaseServiceSettings):
         parse_origins(value)
         return value
 
-    @field_validator("auth_address", "index_address")
+    @property
+    def pillars(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.pillars_raw.split(",") if p.strip())
+
+    @field_validator("auth_address", "index_address", "llm_address")
     @classmethod
     def _check_address(cls, value: str) -> str:
         if ":" not in value.strip():

@@ -3,8 +3,10 @@
 import logging
 from typing import Annotated
 
+import grpc
 from fastapi import Depends, Request
 
+from gateway.accounting import USER_KEY, RequestAccounting
 from gateway.auth import AuthenticatedUser, Authenticator
 from gateway.backends import Backends
 from gateway.log_collapse import CollapsingLogger
@@ -13,6 +15,12 @@ from gateway.settings import GatewaySettings
 from services.auth.service import SERVICE_NAME as AUTH_SERVICE_NAME
 from services.index.client import IndexClient
 from services.index.service import SERVICE_NAME as INDEX_SERVICE_NAME
+from services.llm.service import SERVICE_NAME as LLM_SERVICE_NAME
+from services.workflow.db import database_url, open_engine
+from services.workflow.planner import Planner
+from services.workflow.store import WorkflowStore
+from services.workflow.subscriptions import Plans, load_plans
+from services.workflow.today import TodayWorkflow
 
 
 class GatewayState:
@@ -25,6 +33,10 @@ class GatewayState:
         self.failure_log = CollapsingLogger(logging.getLogger("inkwell.gateway.auth"), settings.failure_log_window_s)
         self._authenticator: Authenticator | None = None
         self._index: IndexClient | None = None
+        self._today: TodayWorkflow | None = None
+        self.accounting = RequestAccounting()
+        self.plans: Plans = load_plans(settings.plans_file)
+        self.llm_channel: grpc.aio.Channel | None = None
 
     def open(self) -> None:
         auth = self.backends.add("auth", self.settings.auth_address, AUTH_SERVICE_NAME)
@@ -33,6 +45,27 @@ class GatewayState:
         )
         index = self.backends.add("index", self.settings.index_address, INDEX_SERVICE_NAME)
         self._index = IndexClient(index.channel, self.settings.index_timeout_s)
+        llm = self.backends.add("llm", self.settings.llm_address, LLM_SERVICE_NAME)
+        self.llm_channel = llm.channel
+
+    async def open_database(self) -> None:
+        engine = await open_engine(database_url(self.settings.database_url, self.settings.data_dir))
+        self.engine = engine
+        self.store = WorkflowStore(engine)
+        assert self.llm_channel is not None
+        planner = Planner(self.llm_channel, self.settings.pillars, self.settings.llm_timeout_s)
+        self._today = TodayWorkflow(
+            self.store,
+            planner,
+            self.index,
+            on_enqueue_failure=lambda reason: self.accounting.enqueue_failures.update([reason]),
+        )
+
+    @property
+    def today(self) -> TodayWorkflow:
+        if self._today is None:
+            raise RuntimeError("gateway backends are not open: the app must run inside its lifespan")
+        return self._today
 
     @property
     def index(self) -> IndexClient:
@@ -55,7 +88,9 @@ class GatewayState:
 async def current_user(request: Request) -> AuthenticatedUser:
     """The one auth path: every protected route depends on this."""
     state: GatewayState = request.app.state.inkwell
-    return await state.authenticator(request)
+    user = await state.authenticator(request)
+    request.scope.setdefault("state", {})[USER_KEY] = user.user_id  # for request accounting
+    return user
 
 
 CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]

@@ -74,7 +74,7 @@ def bearer(token: str) -> dict[str, str]:
 def assert_error(response: httpx.Response, status: int, reason: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"error"}
+    assert set(body) == {"error", "detail"} and body["detail"] == body["error"]["message"]
     error = body["error"]
     assert error["reason"] == reason and error["message"]
     assert error["request_id"] == response.headers["x-request-id"]

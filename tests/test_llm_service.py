@@ -304,6 +304,7 @@ async def test_usage_is_recorded_per_user(start: Any, router: FakeRouter) -> Non
     llm = await start(f"{router.url}/v1")
     await llm.structured()
     await llm.structured()
+    await llm.running.servicer.recorder.flush()
     rows = llm.running.usage.summary("alice", 0, time.time() + 60)
     assert rows and rows[0]["provider"] == "huggingface" and rows[0]["calls"] == 2
     assert rows[0]["prompt_tokens"] == 24 and rows[0]["outcome"] == "ok"
@@ -340,3 +341,13 @@ async def test_agents_fall_back_to_remote_when_no_local_model_is_ready(start: An
     reply = await llm.structured(purpose="agent")
     assert reply.provenance.provider == "huggingface"
     assert reply.provenance.attempts[0].error_class == "NO_LOCAL_MODEL"
+
+
+async def test_get_usage_returns_the_callers_own_records(start: Any, router: FakeRouter) -> None:
+    llm = await start(f"{router.url}/v1")
+    await llm.structured()
+    usage = await llm.stub.GetUsage(pb.GetUsageRequest(), metadata=llm.md, timeout=5)
+    assert [(r.provider, r.model, r.outcome, r.calls) for r in usage.rows] == [("huggingface", QWEN72, "ok", 1)]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await llm.stub.GetUsage(pb.GetUsageRequest(), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED

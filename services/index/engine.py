@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +63,9 @@ class IndexEngine:
         *,
         max_open: int = 256,
         on_rebuild: Callable[[bool, str], None] | None = None,
+        save_every_s: float = 2.0,
     ) -> None:
+        self.save_every_s = save_every_s
         self.root = root
         self.store = store
         self._new = new_embeddings
@@ -91,7 +94,9 @@ class IndexEngine:
                 self._rebuild(index, str(damage))
             self._open[user_id] = index
             while len(self._open) > self.max_open:
-                self._open.popitem(last=False)
+                _, evicted = self._open.popitem(last=False)
+                if evicted.dirty:
+                    evicted.save()
         else:
             self._open.move_to_end(user_id)
         self.sync(index)
@@ -111,15 +116,40 @@ class IndexEngine:
         log.info("index rebuilt", extra={"user_key": index.dir.name, "documents": index.count()})
 
     def sync(self, index: UserIndex, force_save: bool = False) -> int:
-        """Apply every stored change newer than the index, then save. Returns changes applied."""
+        """Apply every stored change newer than the index. Returns changes applied.
+
+        Saving writes the whole index, so it is throttled (every `save_every_s`, or when forced):
+        the store is the source of truth and a crash before a save is replayed from it."""
         changes: list[StoredDocument] = self.store.changes_since(index.user_id, index.applied_seq)
         if changes:
             upserts = [(c.doc_id, c.text) for c in changes if not c.deleted]
             deletes = [c.doc_id for c in changes if c.deleted]
             index.apply(upserts, deletes, max(c.seq for c in changes))
-        if changes or force_save:
+        if force_save or (index.dirty and time.monotonic() - index.saved_at >= self.save_every_s):
             index.save()
         return len(changes)
+
+    def save_dirty(self) -> int:
+        """Save every loaded index with unsaved changes (idle time, shutdown)."""
+        saved = 0
+        for index in list(self._open.values()):
+            if index.dirty:
+                index.save()
+                saved += 1
+        return saved
+
+    def check_all(self) -> None:
+        """At startup: rebuild what looks damaged, catch up what is behind, without loading the rest."""
+        for user_id in self.store.users():
+            index = UserIndex(self.root, user_id, self._new)
+            if not index.looks_intact() or index.saved_applied_seq() < self.store.max_seq(user_id):
+                try:
+                    self.index_for(user_id)
+                except Exception:
+                    log.exception(
+                        "could not check a user's index; it is retried on next use",
+                        extra={"reason": "INDEX_SYNC_FAILED"},
+                    )
 
     def sync_users(self, user_ids: set[str]) -> None:
         for user_id in user_ids:

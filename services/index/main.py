@@ -55,6 +55,7 @@ class RunningIndex:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.core.engine is not None:
+            await self.core.engine.run(self.core.engine.save_dirty)
             self.core.engine.close()
         self.registry.close()
         self.core.store.close()
@@ -137,9 +138,8 @@ async def check_indexes(core: IndexCore) -> None:
     (a crash between storing and indexing) catches up with the store."""
     engine = core.engine
     assert engine is not None
-    users = await asyncio.to_thread(core.store.users)
-    await engine.run(engine.sync_users, set(users))
-    log.info("indexes checked", extra={"users": len(users)})
+    await engine.run(engine.check_all)
+    log.info("indexes checked")
 
 
 async def start_index(settings: IndexSettings, registry: ModelRegistry | None = None) -> RunningIndex:

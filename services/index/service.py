@@ -139,6 +139,7 @@ async def drain_forever(core: IndexCore) -> None:
         try:
             jobs = await asyncio.to_thread(core.store.queued, core.batch_documents)
             if not jobs:
+                await engine.run(engine.save_dirty)  # idle: persist what the throttle held back
                 core.wake.clear()
                 try:
                     async with asyncio.timeout(1.0):

@@ -103,7 +103,7 @@ class IndexStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, id, user_id, kind, payload, documents, created_at FROM jobs "
-                "WHERE state = 'queued' ORDER BY seq LIMIT 1000"
+                "WHERE state = 'queued' ORDER BY seq LIMIT 64"
             ).fetchall()
         jobs: list[Job] = []
         total = 0

@@ -46,6 +46,8 @@ class UserIndex:
         self._new = new_embeddings  # () -> a fresh txtai Embeddings sharing the loaded model
         self.embeddings: Any = None
         self.applied_seq = 0
+        self.saved_seq = 0
+        self.saved_at = time.monotonic()
 
     # --- disk -----------------------------------------------------------------------------------
 
@@ -64,6 +66,7 @@ class UserIndex:
         except Exception as exc:
             raise IndexDamaged(f"{type(exc).__name__}: {exc}"[:300]) from exc
         self.embeddings, self.applied_seq = embeddings, int(applied["seq"])
+        self.saved_seq = self.applied_seq
 
     def save(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -81,9 +84,37 @@ class UserIndex:
             os.fsync(handle.fileno())
         os.replace(pointer_tmp, self.dir / CURRENT)
         _fsync_dir(self.dir)
+        self.saved_seq, self.saved_at = self.applied_seq, time.monotonic()
         for old in self.dir.iterdir():
             if old.name not in (name, CURRENT) and (old.name.startswith(("gen-", ".gen-"))):
                 shutil.rmtree(old, ignore_errors=True)
+
+    @property
+    def dirty(self) -> bool:
+        return self.applied_seq != self.saved_seq
+
+    def looks_intact(self) -> bool:
+        """A cheap check without loading: the live generation's files are there and plausibly sized."""
+        pointer = self.dir / CURRENT
+        if not pointer.exists():
+            return not self.dir.exists() or not any(self.dir.glob("gen-*"))
+        try:
+            generation = self.dir / pointer.read_text().strip()
+            applied = json.loads((generation / APPLIED).read_text())
+            config = json.loads((generation / "config.json").read_text())
+            vectors = generation / "embeddings"
+            need = int(applied["count"]) * int(config.get("dimensions") or 1) * 4
+            return (generation / "ids").exists() and vectors.exists() and vectors.stat().st_size >= need
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    def saved_applied_seq(self) -> int:
+        """The store sequence of the saved generation (0 if none or unreadable)."""
+        try:
+            generation = self.dir / (self.dir / CURRENT).read_text().strip()
+            return int(json.loads((generation / APPLIED).read_text())["seq"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
 
     def quarantine(self, root: Path) -> Path | None:
         """Move a damaged index aside (kept for inspection), so it is rebuilt, not overwritten."""

@@ -38,6 +38,7 @@ class RunningLlm:
     router: Router
     registry: ModelRegistry
     usage: UsageStore
+    servicer: LlmServicer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     channel: grpc.aio.Channel | None = None
 
@@ -51,6 +52,7 @@ class RunningLlm:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.servicer.recorder.close()
         self.registry.close()
         self.usage.close()
         if self.channel is not None:
@@ -110,10 +112,10 @@ async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None
     channel = open_channel(settings.auth_address)
     keys = internal_key_cache(channel)
 
+    servicer = LlmServicer(router, registry, usage, settings.default_timeout_s)
+
     def register(server: grpc.aio.Server) -> None:
-        pb_grpc.add_LlmServiceServicer_to_server(
-            LlmServicer(router, registry, usage, settings.default_timeout_s), server
-        )
+        pb_grpc.add_LlmServiceServicer_to_server(servicer, server)
         models_grpc.register(server, registry)
 
     server = await start_server(
@@ -132,7 +134,7 @@ async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None
         asyncio.create_task(preflight_forever(routes, settings.preflight_interval_s, server), name="llm-preflight"),
         asyncio.create_task(registry.loader.run_idle_unloader(), name="llm-idle-unload"),
     ]
-    running = RunningLlm(server, router, registry, usage, tasks, channel)
+    running = RunningLlm(server, router, registry, usage, servicer, tasks, channel)
     running.tasks.append(asyncio.create_task(_close_keys_on_cancel(keys), name="llm-keys"))
     return running
 

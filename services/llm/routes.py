@@ -96,7 +96,7 @@ class Route:
 
     def model_unavailable(self, model: str) -> str | None:
         entry = self.unavailable_until.get(model)
-        if entry and entry[0] > time.time():
+        if entry and entry[0] > time.monotonic():
             return entry[1]
         info = self.models.get(base_model_id(model))
         if self.state is RouteState.OK and self.models and info is None:
@@ -106,7 +106,7 @@ class Route:
         return None
 
     def mark_unavailable(self, model: str, detail: str) -> None:
-        self.unavailable_until[model] = (time.time() + self.unavailable_ttl_s, detail[:300])
+        self.unavailable_until[model] = (time.monotonic() + self.unavailable_ttl_s, detail[:300])
 
     def shapes(self, model: str) -> list[Shape]:
         refused = self.unsupported_shapes.get(model, set())

@@ -13,9 +13,9 @@ from inkwell.llm.v1 import llm_service_pb2 as pb
 from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
 from services.llm.router import AllFailed, Attempt, Outcome, Request, Router
 from services.llm.structured import SchemaInvalid, compile_schema
-from services.llm.usage import UsageStore
+from services.llm.usage import UsageRecorder, UsageStore
 from services.models.registry import ModelRegistry
-from services.runtime import context
+from services.runtime import context as request_context
 from services.runtime.errors import ServiceError
 
 log = logging.getLogger("inkwell.llm")
@@ -64,6 +64,7 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
         self.router = router
         self.registry = registry
         self.usage = usage
+        self.recorder = UsageRecorder(usage)
         self.default_timeout_s = default_timeout_s
 
     def _request(
@@ -103,15 +104,14 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
             api_key=request.api_key or None,
         )
 
-    async def _record(self, request: Request, outcome: Outcome | None, started: float) -> None:
-        ctx = context.get()
+    def _record(self, request: Request, outcome: Outcome | None, started: float) -> None:
+        ctx = request_context.get()
         user = ctx.identity.user_id if ctx and ctx.identity else "-"
         latency = (time.monotonic() - started) * 1000
         if outcome is None:
-            await asyncio.to_thread(self.usage.record, user, request.purpose, "-", "-", "failed", 0, 0, latency)
+            self.recorder.add(user, request.purpose, "-", "-", "failed", 0, 0, latency)
         else:
-            await asyncio.to_thread(
-                self.usage.record,
+            self.recorder.add(
                 user,
                 request.purpose,
                 outcome.provider,
@@ -155,7 +155,7 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
         try:
             outcome = await self.router.run(routed)
         except AllFailed as failure:
-            await self._record(routed, None, started)
+            self._record(routed, None, started)
             error = self._refuse(routed, failure, request.criticality != pb.CRITICALITY_BEST_EFFORT)
             if error is not None:
                 raise error from None
@@ -164,7 +164,7 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
                 degraded_reasons=failure.reasons,
                 provenance=_provenance(routed.purpose, None, failure.attempts),
             )
-        await self._record(routed, outcome, started)
+        self._record(routed, outcome, started)
         return pb.GenerateStructuredResponse(
             json=outcome.text,
             provenance=_provenance(routed.purpose, outcome, outcome.attempts),
@@ -181,7 +181,7 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
         try:
             outcome = await self.router.run(routed)
         except AllFailed as failure:
-            await self._record(routed, None, started)
+            self._record(routed, None, started)
             error = self._refuse(routed, failure, request.criticality != pb.CRITICALITY_BEST_EFFORT)
             if error is not None:
                 raise error from None
@@ -190,7 +190,7 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
                 degraded_reasons=failure.reasons,
                 provenance=_provenance(routed.purpose, None, failure.attempts),
             )
-        await self._record(routed, outcome, started)
+        self._record(routed, outcome, started)
         return pb.GenerateResponse(
             text=outcome.text,
             provenance=_provenance(routed.purpose, outcome, outcome.attempts),
@@ -200,6 +200,15 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
                 total_tokens=outcome.prompt_tokens + outcome.completion_tokens,
             ),
         )
+
+    async def GetUsage(self, request: pb.GetUsageRequest, context: grpc.aio.ServicerContext) -> pb.GetUsageResponse:
+        ctx = request_context.get()
+        assert ctx is not None and ctx.identity is not None, "the runtime interceptor verifies identity"
+        since = request.since.ToSeconds() if request.HasField("since") else 0
+        until = request.until.ToSeconds() if request.HasField("until") else time.time() + 1
+        await self.recorder.flush()
+        rows = await asyncio.to_thread(self.usage.summary, ctx.identity.user_id, since, until)
+        return pb.GetUsageResponse(rows=[pb.UsageRow(**row) for row in rows])
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext

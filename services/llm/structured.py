@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -37,7 +38,9 @@ class Parsed:
     repaired: bool
 
 
+@functools.lru_cache(maxsize=256)
 def compile_schema(schema_text: str) -> tuple[dict[str, Any], Draft202012Validator]:
+    """Parse and check a schema once per distinct text (checking against the metaschema costs ~1 ms)."""
     try:
         schema = json.loads(schema_text)
     except json.JSONDecodeError as exc:

@@ -6,6 +6,7 @@ only that, never a user id in a request body or a plain header.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,14 +30,29 @@ def _denied(reason: str, message: str) -> ServiceError:
 class InternalTokenVerifier:
     """Checks the internal identity token of one service audience."""
 
-    def __init__(self, audience: str, keys: KeySetCache, *, leeway_s: float = 5.0) -> None:
+    def __init__(self, audience: str, keys: KeySetCache, *, leeway_s: float = 5.0, cache_size: int = 4096) -> None:
         self.audience = audience
         self.keys = keys
         self.leeway_s = leeway_s
+        self.cache_size = cache_size
+        self._verified: dict[str, Identity] = {}  # token -> identity, until the token expires
 
     async def verify(self, token: str | None) -> Identity:
         if not token:
             raise _denied("IDENTITY_MISSING", "this service needs an internal identity token from the gateway")
+        cached = self._verified.get(token)
+        if cached is not None and cached.expires_at > time.time():
+            return cached
+        identity = await self._verify(token)
+        if len(self._verified) >= self.cache_size:
+            now = time.time()
+            self._verified = {t: i for t, i in self._verified.items() if i.expires_at > now}
+            if len(self._verified) >= self.cache_size:
+                self._verified.clear()
+        self._verified[token] = identity
+        return identity
+
+    async def _verify(self, token: str) -> Identity:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

