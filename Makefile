@@ -62,6 +62,14 @@ models: $(STAMP) ## Show every model of the registry and its state (`inkwell mod
 bench-auth: $(STAMP) ## Auth verification benchmark (prints one table)
 	$(PY) -m bench.auth.run
 
+.PHONY: bench-index
+bench-index: $(STAMP) ## Index benchmark: in-process txtai vs IndexService over gRPC (~10 min; QUICK=1 for ~2)
+	$(PY) -m bench.index.run $(if $(QUICK),--quick,)
+
+.PHONY: bench-llm
+bench-llm: $(STAMP) ## LLM benchmark: direct openai call vs LlmService, dead primary vs upstream chain
+	$(PY) -m bench.llm.run $(if $(QUICK),--quick,)
+
 .PHONY: clean
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) data

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from inkwell.auth.v1 import auth_service_pb2_grpc
 from services.auth.clerk_keys import encode_publishable_key
 from services.auth.main import RunningAuth, start_auth
 from services.auth.settings import AuthSettings
+from services.runtime.reasons import CATALOG
 from services.runtime.settings import load
 from tests.support.fake_clerk import FakeClerk, SigningKey, TokenFactory
 
@@ -105,3 +107,25 @@ def pytest_configure(config: pytest.Config) -> None:
     except ImportError:
         return
     torch.set_num_threads(1)
+
+
+class _Reasons(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        reason = getattr(record, "reason", None)
+        if isinstance(reason, str) and reason:
+            self.seen.add(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _logged_reasons_are_catalogued() -> Iterator[None]:
+    """Across the whole run, any reason an in-process log line carried must be catalogued."""
+    handler = _Reasons()
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+    unknown = sorted(handler.seen - set(CATALOG))
+    assert unknown == [], f"log lines carried reasons missing from the catalog: {unknown}"
