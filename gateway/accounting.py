@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.runtime.metrics import HTTP_LATENCY
+
 USER_KEY = "inkwell_user_id"
 WARNING_RATE = 0.05
 CRITICAL_RATE = 0.10
@@ -74,6 +76,7 @@ class AccountingMiddleware:
             await self.app(scope, receive, send)
             return
         status = 500
+        started = time.perf_counter()
 
         async def capture(message: Message) -> None:
             nonlocal status
@@ -86,3 +89,5 @@ class AccountingMiddleware:
         finally:
             user = scope.get("state", {}).get(USER_KEY)
             self.accounting.record(user, status)
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            HTTP_LATENCY.labels(route, scope["method"], str(status)).observe(time.perf_counter() - started)

@@ -14,7 +14,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import index_routes, monitoring_routes, subscription_routes, workflow_routes
@@ -87,6 +88,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             body["backends"] = states
             return JSONResponse(body, 503, headers={"Retry-After": "2"})
         return JSONResponse({"status": "ready", "backends": states})
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/auth/me", tags=["auth"], summary="The verified principal of this session token")
     async def me(user: CurrentUser) -> dict[str, Any]:

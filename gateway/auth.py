@@ -32,6 +32,7 @@ from inkwell.auth.v1 import auth_service_pb2_grpc as auth_grpc
 from services.runtime import bearer, context
 from services.runtime.client import call_metadata
 from services.runtime.errors import from_rpc_error
+from services.runtime.metrics import AUTH_DECISIONS, SESSION_CACHE
 
 log = logging.getLogger("inkwell.gateway.auth")
 
@@ -108,8 +109,10 @@ class Authenticator:
             entry = await self._verify(token, request.headers.get("origin", ""))
             if isinstance(entry, Denial):
                 raise ApiError(401, entry.reason, entry.message, details={"metadata": entry.metadata})
+            AUTH_DECISIONS.labels("allowed", "").inc()
             return AuthenticatedUser(entry.principal, entry.internal_token)
         except ApiError as error:
+            AUTH_DECISIONS.labels("denied", error.reason).inc()
             self._log_failure(request, error)
             if error.status == 401:
                 error.headers.setdefault("WWW-Authenticate", _www_authenticate(error.reason))
@@ -118,6 +121,7 @@ class Authenticator:
     async def _verify(self, token: str, origin: str) -> VerifiedSession | Denial:
         key = token_key(token)
         cached = self.cache.get(key)
+        SESSION_CACHE.labels("hit" if cached is not None else "miss").inc()
         if cached is not None:
             return cached
         pending = self._inflight.get(key)

@@ -20,7 +20,7 @@ from services.models.packaged import packaged_path
 from services.workflow.pillars import ACTION_TYPES, DEFAULT_PILLARS
 from tests.support.fake_hub import FakeHub, FakeRepo
 from tests.support.fake_router import FakeRouter, ok
-from tests.support.processes import log_lines
+from tests.support.processes import free_port, log_lines
 from tests.support.stack import Services
 
 QWEN72 = "Qwen/Qwen2.5-72B-Instruct"
@@ -73,9 +73,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, 
         .replace("ai_text_generation_calls = 200", "ai_text_generation_calls = 4")
     )
     services = Services(tmp_path_factory.mktemp("workflow-stack"))
+    services.metrics = {"index": free_port(), "llm": free_port()}  # type: ignore[attr-defined]
     services.start_auth()
-    services.start_index()
-    services.start_llm(f"{router.url}/v1")
+    services.start_index(INKWELL_INDEX_METRICS_PORT=services.metrics["index"])  # type: ignore[attr-defined]
+    services.start_llm(f"{router.url}/v1", INKWELL_LLM_METRICS_PORT=services.metrics["llm"])  # type: ignore[attr-defined]
     services.start_gateway(INKWELL_PLANS_FILE=str(plans_file))
     services.wait_ready()
     yield services, router
@@ -405,3 +406,20 @@ def test_unknown_token_on_workflow_is_401_with_cors(stack: Any) -> None:
     assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
     assert json.loads(response.text)["detail"]
     assert threading.active_count() >= 1
+
+
+def test_prometheus_metrics_on_the_gateway_and_each_service(stack: Any) -> None:
+    services, _ = stack
+    client = Client(services, "user_nia")
+    client.post("/api/today-workflow/generate")
+    httpx.get(f"{services.gateway_url}/api/today-workflow", headers={"Authorization": "Bearer null"})
+    gateway = httpx.get(f"{services.gateway_url}/metrics").text
+    assert 'inkwell_auth_decisions_total{outcome="denied",reason="TOKEN_MISSING"}' in gateway
+    assert 'inkwell_http_seconds_count{method="POST",route="/api/today-workflow/generate",status="200"}' in gateway
+    assert "inkwell_gateway_session_cache_total" in gateway
+    llm = httpx.get(f"http://127.0.0.1:{services.metrics['llm']}/metrics").text  # type: ignore[attr-defined]
+    assert f'inkwell_llm_attempts_total{{error_class="",model="{QWEN72}",outcome="ok",provider="huggingface"}}' in llm
+    assert 'inkwell_rpc_seconds_count{code="OK",method="GenerateStructured",service="inkwell.llm.v1.LlmService"}' in llm
+    index = httpx.get(f"http://127.0.0.1:{services.metrics['index']}/metrics").text  # type: ignore[attr-defined]
+    assert 'inkwell_index_ready{state="READY"} 1.0' in index
+    assert "inkwell_index_drained_documents_total" in index and "inkwell_jwks_fetches_total" in index

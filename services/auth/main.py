@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
 from services.auth.service import SERVICE_NAME, AuthComponents, AuthServicer, build_components
 from services.auth.settings import AuthSettings
-from services.runtime import logs
+from services.runtime import logs, metrics
 from services.runtime.server import ServiceServer, run_until_signal, start_server
 from services.runtime.settings import ConfigError, load
 
@@ -76,6 +76,7 @@ async def start_auth(settings: AuthSettings) -> RunningAuth:
 async def _serve() -> None:
     settings = load(AuthSettings)
     logs.configure("auth", settings.log_level)
+    metrics.serve(settings.metrics_port, settings.host)
     running = await start_auth(settings)
     try:
         await run_until_signal(running.server)

@@ -27,6 +27,7 @@ from services.auth.verifier import AuthFailure, SessionVerifier, TrustedIssuer
 from services.runtime.errors import ServiceError
 from services.runtime.identity import INTERNAL_ISSUER
 from services.runtime.jwks import KeySetCache
+from services.runtime.metrics import AUTH_DECISIONS
 
 log = logging.getLogger("inkwell.auth")
 
@@ -116,6 +117,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         try:
             session = await self.c.verifier.verify(request.token)
         except AuthFailure as failure:
+            AUTH_DECISIONS.labels("denied", failure.reason).inc()
             code = grpc.StatusCode.UNAUTHENTICATED
             if failure.reason == "JWKS_UNAVAILABLE":
                 code = grpc.StatusCode.UNAVAILABLE
@@ -134,6 +136,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
                 {"known": ",".join(known)},
             )
         token, exp = self.c.signer.mint(session, audiences)
+        AUTH_DECISIONS.labels("allowed", "").inc()
         principal = pb.Principal(
             user_id=session.user_id,
             session_id=session.session_id,

@@ -30,6 +30,13 @@ def parse_origins(value: str) -> tuple[str, ...]:
 class AuthSettings(BaseServiceSettings):
     host: str = setting("127.0.0.1", "INKWELL_AUTH_HOST", "the address to listen on, e.g. 0.0.0.0")
     port: int = setting(50051, "INKWELL_AUTH_PORT", "a TCP port between 0 and 65535", ge=0, le=65535)
+    metrics_port: int | None = setting(
+        None,
+        "INKWELL_AUTH_METRICS_PORT",
+        "a TCP port for Prometheus /metrics (unset: no metrics listener)",
+        ge=1,
+        le=65535,
+    )
 
     publishable_key: str = setting(
         "",

@@ -25,7 +25,7 @@ from services.models.downloads import ACTIVE, DownloadState
 from services.models.loaders import set_torch_threads
 from services.models.loading import NoModelAvailable
 from services.models.registry import ModelRegistry
-from services.runtime import logs
+from services.runtime import logs, metrics
 from services.runtime.client import open_channel
 from services.runtime.identity import InternalTokenVerifier, internal_key_cache
 from services.runtime.server import ServiceServer, run_until_signal, start_server
@@ -188,6 +188,7 @@ async def start_index(settings: IndexSettings, registry: ModelRegistry | None = 
 async def _serve() -> None:
     settings = load(IndexSettings)
     logs.configure("index", settings.log_level)
+    metrics.serve(settings.metrics_port, settings.host)
     running = await start_index(settings)
     try:
         await run_until_signal(running.server)

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from services.runtime.metrics import INDEX_READINESS
+
 log = logging.getLogger("inkwell.index.readiness")
 
 
@@ -64,6 +66,8 @@ class Readiness:
             since=time.time() if changed else current.since,
             **extra,
         )
+        for known in State:
+            INDEX_READINESS.labels(known.value).set(1 if known is state else 0)
         if changed:
             level = logging.WARNING if state in (State.FAILED, State.DEGRADED) else logging.INFO
             log.log(

@@ -19,6 +19,7 @@ from services.index.readiness import Readiness, Snapshot
 from services.index.store import IndexStore, Job
 from services.runtime import context
 from services.runtime.errors import ServiceError
+from services.runtime.metrics import INDEX_DRAINED, INDEX_QUEUE
 
 log = logging.getLogger("inkwell.index")
 
@@ -151,6 +152,8 @@ async def drain_forever(core: IndexCore) -> None:
             await engine.run(engine.sync_users, users)
             await asyncio.to_thread(core.store.mark_done, jobs)
             core.drained_documents += sum(job.documents for job in jobs)
+            INDEX_DRAINED.inc(sum(job.documents for job in jobs))
+            INDEX_QUEUE.set((await asyncio.to_thread(core.store.queue_stats))[0])
             core.finished(jobs)
         except asyncio.CancelledError:
             raise
@@ -168,6 +171,7 @@ class IndexServicer(pb_grpc.IndexServiceServicer):
     async def _readiness(self) -> pb.Readiness:
         snap: Snapshot = self.core.readiness.snapshot
         queued, oldest = await asyncio.to_thread(self.core.store.queue_stats)
+        INDEX_QUEUE.set(queued)
         return pb.Readiness(
             state=f"READINESS_STATE_{snap.state.value}",
             reason=snap.reason,

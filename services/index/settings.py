@@ -13,6 +13,13 @@ AUDIENCE = "inkwell.index"
 class IndexSettings(ModelRegistrySettings):
     host: str = setting("127.0.0.1", "INKWELL_INDEX_HOST", "the address to listen on, e.g. 0.0.0.0")
     port: int = setting(50053, "INKWELL_INDEX_PORT", "a TCP port between 0 and 65535", ge=0, le=65535)
+    metrics_port: int | None = setting(
+        None,
+        "INKWELL_INDEX_METRICS_PORT",
+        "a TCP port for Prometheus /metrics (unset: no metrics listener)",
+        ge=1,
+        le=65535,
+    )
     auth_address: str = setting(
         "127.0.0.1:50051", "INKWELL_AUTH_ADDR", "host:port of the auth service (for identity keys)"
     )

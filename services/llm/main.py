@@ -23,7 +23,7 @@ from services.models import grpc_service as models_grpc
 from services.models.catalog import ModelEntry
 from services.models.loaders import CausalLM, load_causal_lm, set_torch_threads
 from services.models.registry import ModelRegistry
-from services.runtime import logs
+from services.runtime import logs, metrics
 from services.runtime.client import open_channel
 from services.runtime.identity import InternalTokenVerifier, internal_key_cache
 from services.runtime.server import ServiceServer, run_until_signal, start_server
@@ -149,6 +149,7 @@ async def _close_keys_on_cancel(keys: object) -> None:
 async def _serve() -> None:
     settings = load(LlmSettings)
     logs.configure("llm", settings.log_level)
+    metrics.serve(settings.metrics_port, settings.host)
     running = await start_llm(settings)
     try:
         await run_until_signal(running.server)

@@ -17,6 +17,7 @@ from services.llm.usage import UsageRecorder, UsageStore
 from services.models.registry import ModelRegistry
 from services.runtime import context as request_context
 from services.runtime.errors import ServiceError
+from services.runtime.metrics import LLM_ATTEMPTS, LLM_REPLIES
 
 log = logging.getLogger("inkwell.llm")
 
@@ -105,6 +106,10 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
         )
 
     def _record(self, request: Request, outcome: Outcome | None, started: float) -> None:
+        attempts = outcome.attempts if outcome is not None else []
+        for attempt in attempts:
+            LLM_ATTEMPTS.labels(attempt.provider, attempt.model, attempt.outcome, attempt.error_class).inc()
+        LLM_REPLIES.labels(request.purpose, "ok" if outcome is not None else "failed").inc()
         ctx = request_context.get()
         user = ctx.identity.user_id if ctx and ctx.identity else "-"
         latency = (time.monotonic() - started) * 1000
@@ -156,6 +161,8 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
             outcome = await self.router.run(routed)
         except AllFailed as failure:
             self._record(routed, None, started)
+            for attempt in failure.attempts:
+                LLM_ATTEMPTS.labels(attempt.provider, attempt.model, attempt.outcome, attempt.error_class).inc()
             error = self._refuse(routed, failure, request.criticality != pb.CRITICALITY_BEST_EFFORT)
             if error is not None:
                 raise error from None

@@ -15,6 +15,13 @@ AUDIENCE = "inkwell.llm"
 class LlmSettings(ModelRegistrySettings):
     host: str = setting("127.0.0.1", "INKWELL_LLM_HOST", "the address to listen on, e.g. 0.0.0.0")
     port: int = setting(50052, "INKWELL_LLM_PORT", "a TCP port between 0 and 65535", ge=0, le=65535)
+    metrics_port: int | None = setting(
+        None,
+        "INKWELL_LLM_METRICS_PORT",
+        "a TCP port for Prometheus /metrics (unset: no metrics listener)",
+        ge=1,
+        le=65535,
+    )
     auth_address: str = setting("127.0.0.1:50051", "INKWELL_AUTH_ADDR", "host:port of the auth service")
     hf_base_url: str = setting(
         "", "INKWELL_HF_BASE_URL", "the Hugging Face router's OpenAI-compatible URL, https://router.huggingface.co/v1"

@@ -19,6 +19,7 @@ import grpc
 from services.runtime import context
 from services.runtime.errors import ServiceError
 from services.runtime.identity import InternalTokenVerifier, bearer_from_metadata
+from services.runtime.metrics import RPC_LATENCY
 
 log = logging.getLogger("inkwell.rpc")
 
@@ -120,6 +121,7 @@ class RuntimeInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_unary(self, behavior: Any, method: str, needs_identity: bool, quiet: bool) -> Any:
         async def wrapper(request: Any, servicer_context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
+            code = "OK"
             try:
                 await self._begin(servicer_context, needs_identity)
                 result = behavior(request, servicer_context)
@@ -129,9 +131,15 @@ class RuntimeInterceptor(grpc.aio.ServerInterceptor):
                     log.debug("rpc ok", extra={"method": method, "ms": round((time.perf_counter() - started) * 1e3, 2)})
                 return result
             except (asyncio.CancelledError, grpc.aio.AbortError):
+                code = "CANCELLED"
                 raise
             except Exception as exc:
+                code = exc.code.name if isinstance(exc, ServiceError) else "INTERNAL"
                 await self._fail(servicer_context, method, exc)
+            finally:
+                if not quiet:
+                    service, _, name = method.lstrip("/").rpartition("/")
+                    RPC_LATENCY.labels(service, name, code).observe(time.perf_counter() - started)
 
         return wrapper
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import jwt
 
+from services.runtime.metrics import JWKS_FETCHES, JWKS_LOOKUPS
+
 log = logging.getLogger(__name__)
 
 Fetcher = Callable[[], Awaitable[Mapping[str, Any]]]
@@ -124,8 +126,10 @@ class KeySetCache:
         key = self._keys.get(kid)
         if key is not None:
             self.stats.hits += 1
+            JWKS_LOOKUPS.labels(self.name, "hit").inc()
             return key
         self.stats.misses += 1
+        JWKS_LOOKUPS.labels(self.name, "miss").inc()
         if self._inflight is None:
             now = self._clock()
             # Until a first key set has loaded, retry sooner: that is a service still starting.
@@ -164,7 +168,9 @@ class KeySetCache:
             self._last_fetch_ok = True
             self.stats.last_error = ""
             self.stats.last_success_at = time.time()
+            JWKS_FETCHES.labels(self.name, "ok").inc()
         except Exception as exc:  # any fetch failure keeps the last good set
+            JWKS_FETCHES.labels(self.name, "failed").inc()
             self._last_fetch_ok = False
             self.stats.fetch_failures += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300] if str(exc) else type(exc).__name__

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.index.client import EnqueueResult, IndexClient
+from services.runtime.metrics import INDEX_ENQUEUE_FAILURES
 from services.workflow.planner import Planner
 from services.workflow.store import Plan, Task, WorkflowStore, plan_id
 
@@ -104,4 +105,5 @@ class TodayWorkflow:
                 extra={"reason": "INDEX_ENQUEUE_FAILED", "cause": result.reason, "tasks": len(tasks)},
             )
             self.on_enqueue_failure(result.reason or "INDEX_ENQUEUE_FAILED")
+            INDEX_ENQUEUE_FAILURES.labels(result.reason or "INDEX_ENQUEUE_FAILED").inc()
         return result
