@@ -54,6 +54,10 @@ compose-check: ## Validate docker-compose.yml (needs docker-compose or docker co
 	@if docker compose version >/dev/null 2>&1; then docker compose config --quiet; \
 	else docker-compose config --quiet; fi && echo "docker-compose.yml is valid"
 
+.PHONY: doctor
+doctor: $(STAMP) ## Check configuration, upstreams and running services (PASS/WARN/FAIL; exit 1 on FAIL)
+	@$(VENV)/bin/inkwell doctor
+
 .PHONY: models
 models: $(STAMP) ## Show every model of the registry and its state (`inkwell models`)
 	@$(VENV)/bin/inkwell models

@@ -46,6 +46,18 @@ def _models(args: argparse.Namespace) -> int:
         registry.close()
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from services.doctor.checks import run_all
+    from services.doctor.report import render_json, render_text
+
+    logging.getLogger().setLevel(logging.CRITICAL)  # the report says everything; no stray log lines
+    checks = asyncio.run(run_all(args.only or None))
+    print(render_json(checks) if args.json else render_text(checks))
+    return 1 if any(c.status == "FAIL" for c in checks) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inkwell", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=["list", "pull"], default="list")
     models.add_argument("name", nargs="?", help="registry name or repo id (for pull)")
     models.set_defaults(handler=_models)
+    doctor = sub.add_parser("doctor", help="check configuration, upstreams and services; exit 1 on any FAIL")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.add_argument(
+        "--only",
+        action="append",
+        choices=["clerk", "llm", "models", "index", "services"],
+        help="run only these areas (repeatable)",
+    )
+    doctor.set_defaults(handler=_doctor)
     return parser
 
 
