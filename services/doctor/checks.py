@@ -357,9 +357,9 @@ async def service_checks() -> list[Check]:
     gateway = env.get("INKWELL_GATEWAY_URL", f"http://127.0.0.1:{env.get('INKWELL_GATEWAY_PORT', '8000')}")
     try:
         async with httpx.AsyncClient(timeout=3) as client:
-            live = (await client.get(f"{gateway}/healthz")).status_code
-            ready = await client.get(f"{gateway}/readyz")
-        if ready.status_code == 200:
+            live_status = (await client.get(f"{gateway}/healthz")).status_code
+            readyz = await client.get(f"{gateway}/readyz")
+        if readyz.status_code == 200:
             out.append(_check("services", "gateway", "PASS", f"{gateway} live and ready"))
         else:
             out.append(
@@ -367,7 +367,7 @@ async def service_checks() -> list[Check]:
                     "services",
                     "gateway",
                     "WARN",
-                    f"{gateway} live ({live}); readyz says {ready.json().get('backends')}",
+                    f"{gateway} live ({live_status}); readyz says {readyz.json().get('backends')}",
                     "BACKENDS_NOT_READY",
                 )
             )
