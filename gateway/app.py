@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway import index_routes, monitoring_routes, subscription_routes, workflow_routes
+from gateway import index_routes, monitoring_routes, ops_routes, subscription_routes, workflow_routes
 from gateway.accounting import AccountingMiddleware
 from gateway.errors import ApiError, error_body, error_response, handle_api_error
 from gateway.middleware import RequestContextMiddleware
@@ -101,6 +101,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(workflow_routes.router)
     app.include_router(monitoring_routes.router)
     app.include_router(subscription_routes.router)
+    app.include_router(ops_routes.router)
 
     return app
 

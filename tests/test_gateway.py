@@ -247,3 +247,12 @@ def test_collapsing_logger_windows(caplog: pytest.LogCaptureFixture) -> None:
     assert collapser.log(logging.WARNING, "failed", key=("A", "/x"), reason="A")
     messages = [(r.getMessage(), getattr(r, "repeated", 0)) for r in caplog.records]
     assert messages == [("failed", 0), ("failed", 0), ("failed (repeated)", 1), ("failed", 0)]
+
+
+def test_ops_page_needs_an_admin_in_production(stack: Stack, tokens: TokenFactory) -> None:
+    assert_error(stack.client.get("/ops"), 403, "USER_MISMATCH")
+    assert_error(stack.client.get("/ops", headers=bearer(tokens.mint())), 403, "USER_MISMATCH")
+    admin = tokens.mint(o={"id": "org_1", "rol": "org:admin", "slg": "acme"})
+    page = stack.client.get("/ops", headers=bearer(admin), timeout=60)
+    assert page.status_code == 200 and "Inkwell operations" in page.text
+    assert "The index service did not answer." in page.text  # no index runs in this test

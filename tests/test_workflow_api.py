@@ -423,3 +423,60 @@ def test_prometheus_metrics_on_the_gateway_and_each_service(stack: Any) -> None:
     index = httpx.get(f"http://127.0.0.1:{services.metrics['index']}/metrics").text  # type: ignore[attr-defined]
     assert 'inkwell_index_ready{state="READY"} 1.0' in index
     assert "inkwell_index_drained_documents_total" in index and "inkwell_jwks_fetches_total" in index
+
+
+def test_ops_page_from_loopback_in_development(stack: Any) -> None:
+    services, _ = stack
+    Client(services, "user_ops").get("/api/today-workflow")  # a 404: not an error signature
+    httpx.get(f"{services.gateway_url}/api/today-workflow", headers={"Authorization": "Bearer abc.def.ghi"})
+    page = httpx.get(f"{services.gateway_url}/ops", timeout=60)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    for needle in (
+        "Services",
+        "Index",
+        "Models",
+        "Doctor",
+        "Top error signatures",
+        "all-minilm-l6-v2",
+        "queue depth",
+        "TOKEN_MALFORMED",
+        "send the raw Clerk session JWT",
+    ):
+        assert needle in text, needle
+    assert text.count("SERVING") >= 3
+
+
+def test_ops_page_screenshot_in_headless_chromium(stack: Any) -> None:
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is installed by .ci/run (apt-get install chromium)"
+    services, _ = stack
+    out = Path(__file__).resolve().parents[1] / "docs" / "ops-page.png"
+    profile = services.root / "chromium-profile"
+    result = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--hide-scrollbars",
+            "--window-size=1280,2200",
+            f"--screenshot={out}",
+            f"{services.gateway_url}/ops",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000

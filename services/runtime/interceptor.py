@@ -37,6 +37,10 @@ CLIENT_ERRORS = frozenset(
 
 OPEN_METHOD_PREFIXES = (
     "/grpc.health.v1.Health/",
+    # Operator views without user data: readiness and model status, like health.
+    "/inkwell.index.v1.IndexService/GetReadiness",
+    "/inkwell.index.v1.IndexService/WaitUntilReady",
+    "/inkwell.models.v1.ModelsService/ListModels",
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.reflection.v1.ServerReflection/",
 )

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from services.runtime import context
+from services.runtime.signatures import CollapseFilter, SignatureLog
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
@@ -41,12 +42,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, separators=(",", ":"))
 
 
+SIGNATURES = SignatureLog()
+
+
 def configure(service: str, level: str = "INFO") -> None:
-    """Route every logger (ours, grpc's, uvicorn's) to one JSON stream on stderr."""
+    """Route every logger (ours, grpc's, uvicorn's) to one JSON stream on stderr. Identical
+    WARNING-or-worse signatures collapse to one line per minute with a count; every signature is
+    also kept (with counts) for the ops page."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(CollapseFilter(60.0))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [SIGNATURES, handler]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)

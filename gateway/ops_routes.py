@@ -1,0 +1,186 @@
+"""/ops: one page for an operator. Services' readiness, model downloads, the index queue, the
+doctor's results and the top error signatures of the last hour, with their remedies.
+
+Access: a verified session with an admin role, or (development only) a request from loopback.
+"""
+
+import asyncio
+import datetime as dt
+import html
+import ipaddress
+import time
+from typing import Any
+
+import grpc
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from gateway.errors import ApiError
+from gateway.state import GatewayState
+from inkwell.index.v1 import index_service_pb2 as index_pb
+from inkwell.index.v1 import index_service_pb2_grpc as index_grpc
+from inkwell.models.v1 import models_service_pb2 as models_pb
+from inkwell.models.v1 import models_service_pb2_grpc as models_grpc
+from services.runtime.logs import SIGNATURES
+from services.runtime.reasons import CATALOG
+
+router = APIRouter(tags=["ops"])
+DOCTOR_TTL_S = 60.0
+_doctor_cache: dict[str, Any] = {}
+
+STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1d2330;background:#f6f7f9}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 8px}
+.muted{color:#687083} table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px #0001}
+th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #eceef2;vertical-align:top} th{background:#fafbfc}
+.ok{color:#137333;font-weight:600}.warn{color:#b06000;font-weight:600}.bad{color:#c5221f;font-weight:600}
+.bar{background:#e8eaed;border-radius:4px;width:160px;height:10px;display:inline-block;vertical-align:middle}
+.bar>span{display:block;height:10px;border-radius:4px;background:#1a73e8}
+code{background:#eef0f3;padding:1px 4px;border-radius:3px}
+"""
+
+
+def _allowed(request: Request, state: GatewayState, principal: dict[str, Any] | None) -> bool:
+    if principal is not None and "admin" in str(principal.get("org_role") or ""):
+        return True
+    if state.settings.is_production or request.client is None:
+        return False
+    try:
+        return ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
+
+
+def _cls(status: str) -> str:
+    return {
+        "SERVING": "ok",
+        "PASS": "ok",
+        "READY": "ok",
+        "WARN": "warn",
+        "NOT_SERVING": "warn",
+        "LOADING_MODEL": "warn",
+        "DEGRADED": "warn",
+        "DOWNLOADING": "warn",
+    }.get(status, "bad")
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+async def _models(state: GatewayState, name: str) -> list[models_pb.ModelStatus]:
+    backend = state.backends[name]
+    try:
+        reply = await models_grpc.ModelsServiceStub(backend.channel).ListModels(
+            models_pb.ListModelsRequest(), timeout=2
+        )
+    except grpc.aio.AioRpcError:
+        return []
+    return list(reply.models)
+
+
+async def _index(state: GatewayState) -> index_pb.Readiness | None:
+    try:
+        reply = await index_grpc.IndexServiceStub(state.backends["index"].channel).GetReadiness(
+            index_pb.GetReadinessRequest(), timeout=2
+        )
+    except grpc.aio.AioRpcError:
+        return None
+    return reply.readiness
+
+
+async def _doctor() -> list[Any]:
+    from services.doctor.checks import run_all
+
+    if _doctor_cache.get("at", 0) + DOCTOR_TTL_S > time.monotonic():
+        return list(_doctor_cache["checks"])
+    try:
+        checks = await asyncio.wait_for(run_all(["clerk", "llm", "models", "index"]), timeout=15)
+    except TimeoutError:
+        return []
+    _doctor_cache.update(at=time.monotonic(), checks=checks)
+    return checks
+
+
+def _when(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%H:%M:%S")
+
+
+@router.get("/ops", response_class=HTMLResponse, summary="Operator page (admin, or loopback in development)")
+async def ops(request: Request) -> HTMLResponse:
+    state = GatewayState.of(request)
+    principal = None
+    if request.headers.get("authorization") or request.cookies.get("__session"):
+        principal = (await state.authenticator(request)).principal
+    if not _allowed(request, state, principal):
+        raise ApiError(403, "USER_MISMATCH", "the ops page needs an admin role (or loopback in development)")
+    readiness, llm_models, index_models, index, checks = await asyncio.gather(
+        state.backends.readiness(state.settings.readiness_timeout_s),
+        _models(state, "llm"),
+        _models(state, "index"),
+        _index(state),
+        _doctor(),
+    )
+    parts = [
+        f"<!doctype html><html><head><meta charset=utf-8><title>Inkwell ops</title><style>{STYLE}</style>"
+        f"</head><body><h1>Inkwell operations</h1><div class=muted>{_e(state.settings.env.value)} · "
+        f"{dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M:%S')} UTC</div>"
+    ]
+    parts.append("<h2>Services</h2><table><tr><th>Service</th><th>Readiness</th></tr>")
+    parts.append("<tr><td>gateway</td><td class=ok>SERVING</td></tr>")
+    for name, status in readiness.items():
+        parts.append(f"<tr><td>{_e(name)}</td><td class={_cls(status)}>{_e(status)}</td></tr>")
+    parts.append("</table>")
+    parts.append("<h2>Index</h2>")
+    if index is None:
+        parts.append("<p class=bad>The index service did not answer.</p>")
+    else:
+        state_name = index_pb.ReadinessState.Name(index.state).removeprefix("READINESS_STATE_")
+        oldest = (
+            f", oldest queued {_e(index.oldest_queued_at.ToJsonString())}" if index.HasField("oldest_queued_at") else ""
+        )
+        parts.append(
+            f"<p>State <span class={_cls(state_name)}>{_e(state_name)}</span>"
+            f"{' (' + _e(index.reason) + ')' if index.reason else ''} · model <code>{_e(index.model)}</code>"
+            f" · queue depth <b>{index.queued_jobs}</b>{oldest}</p>"
+        )
+    parts.append(
+        "<h2>Models</h2><table><tr><th>Service</th><th>Model</th><th>Roles</th><th>State</th>"
+        "<th>Progress</th><th>RAM</th><th>Reason</th></tr>"
+    )
+    for service, models in (("llm", llm_models), ("index", index_models)):
+        for m in models:
+            if m.kind != models_pb.MODEL_KIND_LOCAL:
+                continue
+            state_name = models_pb.DownloadState.Name(m.download_state).removeprefix("DOWNLOAD_STATE_")
+            percent = 100 * m.bytes_done / m.bytes_total if m.bytes_total else (100 if state_name == "READY" else 0)
+            parts.append(
+                f"<tr><td>{service}</td><td><code>{_e(m.model_id)}</code></td><td>{_e(','.join(m.roles))}</td>"
+                f"<td class={_cls(state_name)}>{_e(state_name)}</td><td><span class=bar><span style='width:"
+                f"{percent:.0f}%'></span></span> {percent:.0f}%</td><td>{m.ram_estimate_bytes / 1024**3:.1f} GiB"
+                f"</td><td>{_e(m.reason)} {_e(m.message)[:120]}</td></tr>"
+            )
+    parts.append("</table>")
+    parts.append("<h2>Doctor</h2><table><tr><th>Result</th><th>Check</th><th>Cause</th><th>Fix</th></tr>")
+    for c in checks:
+        parts.append(
+            f"<tr><td class={_cls(c.status)}>{c.status}</td><td>{_e(c.area)}/{_e(c.name)}</td>"
+            f"<td>{_e(c.cause)}</td><td>{_e(c.fix) if c.status != 'PASS' else ''}</td></tr>"
+        )
+    parts.append("</table>")
+    parts.append(
+        "<h2>Top error signatures, last hour</h2><table><tr><th>Subsystem</th><th>Reason</th><th>Where"
+        "</th><th>Count</th><th>First / last seen</th><th>Remedy</th></tr>"
+    )
+    signatures = SIGNATURES.top()
+    for s in sorted(signatures, key=lambda s: CATALOG[s.reason].subsystem if s.reason in CATALOG else s.subsystem):
+        entry = CATALOG.get(s.reason)
+        parts.append(
+            f"<tr><td>{_e(entry.subsystem if entry else s.subsystem)}</td><td><code>{_e(s.reason)}</code></td>"
+            f"<td>{_e(s.where)}</td><td>{s.count}</td><td>{_when(s.first_seen)} / {_when(s.last_seen)}</td>"
+            f"<td>{_e(entry.remedy if entry else '')}</td></tr>"
+        )
+    if not signatures:
+        parts.append("<tr><td colspan=6 class=muted>No warnings or errors in the last hour.</td></tr>")
+    parts.append("</table></body></html>")
+    return HTMLResponse("".join(parts))
