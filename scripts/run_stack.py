@@ -87,6 +87,8 @@ def main() -> int:
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     index_port = env.setdefault("INKWELL_INDEX_PORT", "50053")
     env.setdefault("INKWELL_INDEX_ADDR", f"127.0.0.1:{index_port}")
+    for service, port in (("AUTH", "9151"), ("LLM", "9152"), ("INDEX", "9153")):
+        env.setdefault(f"INKWELL_{service}_METRICS_PORT", port)
     llm_port = env.setdefault("INKWELL_LLM_PORT", "50052")
     env.setdefault("INKWELL_LLM_ADDR", f"127.0.0.1:{llm_port}")
     processes = [
@@ -122,6 +124,7 @@ def main() -> int:
             f"\n  Inkwell is running ({env['INKWELL_ENV']}).\n"
             f"  Gateway:   {gateway_url}   (API docs: {gateway_url}/docs, readiness: {gateway_url}/readyz)\n"
             f"  Index:     loads its embeddings model in the background; /readyz says when it is ready\n"
+            f"  Ops page:  {gateway_url}/ops   (doctor: make doctor; metrics: {gateway_url}/metrics)\n"
             f"  Dev token: .venv/bin/inkwell token --user alice     (or: make token)\n"
             f'  Try:       curl -H "Authorization: Bearer $(.venv/bin/inkwell token --user alice)" '
             f"{gateway_url}/api/auth/me\n"
