@@ -5,6 +5,7 @@ gRPC status codes map to HTTP statuses here, once, so every route answers failur
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import grpc
@@ -13,6 +14,8 @@ from starlette.responses import JSONResponse
 
 from services.runtime import context
 from services.runtime.errors import RemoteError
+
+log = logging.getLogger("inkwell.gateway")
 
 GRPC_TO_HTTP = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
@@ -77,4 +80,9 @@ def error_response(error: ApiError) -> JSONResponse:
 
 async def handle_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
+    if exc.status >= 500:  # a backend or dependency failed: one grouped line per signature
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        log.warning(
+            f"request failed: {exc.message}", extra={"reason": exc.reason, "route": route, "status": exc.status}
+        )
     return error_response(exc)

@@ -161,11 +161,12 @@ async def ops(request: Request) -> HTMLResponse:
                 f"</td><td>{_e(m.reason)} {_e(m.message)[:120]}</td></tr>"
             )
     parts.append("</table>")
-    parts.append("<h2>Doctor</h2><table><tr><th>Result</th><th>Check</th><th>Cause</th><th>Fix</th></tr>")
+    parts.append("<h2>Doctor</h2><table><tr><th>Result</th><th>Check</th><th>Code</th><th>Cause</th><th>Fix</th></tr>")
     for c in checks:
+        code = f"<code>{_e(c.reason)}</code>" if c.reason and c.status != "PASS" else ""
         parts.append(
             f"<tr><td class={_cls(c.status)}>{c.status}</td><td>{_e(c.area)}/{_e(c.name)}</td>"
-            f"<td>{_e(c.cause)}</td><td>{_e(c.fix) if c.status != 'PASS' else ''}</td></tr>"
+            f"<td>{code}</td><td>{_e(c.cause)}</td><td>{_e(c.fix) if c.status != 'PASS' else ''}</td></tr>"
         )
     parts.append("</table>")
     parts.append(

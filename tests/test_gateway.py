@@ -203,9 +203,11 @@ def test_readiness_names_the_backends_not_ready(stack: Stack) -> None:
             break
         assert backends["auth"] == "NOT_SERVING"
         time.sleep(0.05)
-    ready = stack.client.get("/readyz")  # no index service runs in this test
-    assert ready.status_code == 503 and ready.json()["backends"] == {"auth": "SERVING", "index": "UNREACHABLE"}
-    assert ready.json()["error"]["reason"] == "BACKENDS_NOT_READY" and "index" in ready.json()["error"]["message"]
+    ready = stack.client.get("/readyz")  # no index or llm service runs in this test
+    assert ready.status_code == 503
+    assert ready.json()["backends"] == {"auth": "SERVING", "index": "UNREACHABLE", "llm": "UNREACHABLE"}
+    assert ready.json()["error"]["reason"] == "BACKENDS_NOT_READY"
+    assert ready.json()["error"]["message"] == "not ready: index, llm"
     assert stack.client.get("/docs").status_code == 200
     assert "/api/auth/me" in stack.client.get("/openapi.json").json()["paths"]
 
@@ -240,11 +242,12 @@ def test_collapsing_logger_windows(caplog: pytest.LogCaptureFixture) -> None:
     clock = [1000.0]
     collapser = CollapsingLogger(logging.getLogger("t.collapse"), window_s=60, clock=lambda: clock[0])
     caplog.set_level(logging.INFO, logger="t.collapse")
-    assert collapser.log(logging.WARNING, "failed", key=("A", "/x"), reason="A")
-    assert not collapser.log(logging.WARNING, "failed", key=("A", "/x"), reason="A")
-    assert collapser.log(logging.WARNING, "failed", key=("B", "/x"), reason="B")
+    a, b = "TOKEN_EXPIRED", "TOKEN_MISSING"
+    assert collapser.log(logging.WARNING, "failed", key=(a, "/x"), reason=a)
+    assert not collapser.log(logging.WARNING, "failed", key=(a, "/x"), reason=a)
+    assert collapser.log(logging.WARNING, "failed", key=(b, "/x"), reason=b)
     clock[0] += 61
-    assert collapser.log(logging.WARNING, "failed", key=("A", "/x"), reason="A")
+    assert collapser.log(logging.WARNING, "failed", key=(a, "/x"), reason=a)
     messages = [(r.getMessage(), getattr(r, "repeated", 0)) for r in caplog.records]
     assert messages == [("failed", 0), ("failed", 0), ("failed (repeated)", 1), ("failed", 0)]
 

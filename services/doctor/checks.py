@@ -179,7 +179,7 @@ async def llm_checks() -> list[Check]:
         out = [_check("llm", "HF_TOKEN", "PASS", "present and well formed")]
     registry = ModelRegistry(settings)
     try:
-        routes = build_routes(settings, registry)
+        routes = build_routes(settings, registry, log_changes=False)
         await asyncio.gather(*(r.preflight() for r in routes.values()))
         for route in routes.values():
             if route.state is RouteState.OK:

@@ -59,7 +59,7 @@ class RunningLlm:
             await self.channel.close()
 
 
-def build_routes(settings: LlmSettings, registry: ModelRegistry) -> dict[str, Route]:
+def build_routes(settings: LlmSettings, registry: ModelRegistry, log_changes: bool = True) -> dict[str, Route]:
     routes = {}
     for name, provider in registry.catalog.providers.items():
         base_url = provider.base_url
@@ -69,8 +69,10 @@ def build_routes(settings: LlmSettings, registry: ModelRegistry) -> dict[str, Ro
             api_key = settings.hf_token.get_secret_value()
         else:
             api_key = os.environ.get(provider.api_key_env, "") if provider.api_key_env else ""
-        route = Route(name, base_url.rstrip("/"), api_key, settings.provider_concurrency, settings.unavailable_ttl_s)
-        if not api_key:
+        route = Route(
+            name, base_url.rstrip("/"), api_key, settings.provider_concurrency, settings.unavailable_ttl_s, log_changes
+        )
+        if not api_key and log_changes:
             log.warning(
                 f"configuration: provider {name!r} has no API key ({provider.api_key_env or 'none configured'}); "
                 "it is skipped until one is set (or sent per request)",

@@ -59,6 +59,7 @@ class Route:
     api_key: str
     concurrency: int = 8
     unavailable_ttl_s: float = 300.0
+    log_changes: bool = True  # False for one-off checks (doctor): their findings are reported, not logged
     state: RouteState = RouteState.UNKNOWN
     detail: str = ""
     checked_at: float = 0.0
@@ -153,7 +154,7 @@ class Route:
         except Exception as error:  # a malformed catalog is reported, not fatal
             self.state, self.detail = RouteState.UNREACHABLE, f"catalog unreadable: {type(error).__name__}: {error}"
         self.checked_at = time.time()
-        if self.state is not previous:
+        if self.state is not previous and self.log_changes:
             level = (
                 logging.ERROR
                 if self.state in (RouteState.ROUTE_NOT_FOUND, RouteState.CREDENTIALS)

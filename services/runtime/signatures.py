@@ -72,7 +72,7 @@ class CollapseFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         key = signature_key(record)
-        if key is None or record.levelno < logging.WARNING:
+        if key is None:
             return True
         now = record.created
         with self._lock:

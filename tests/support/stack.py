@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from inkwell.auth.v1 import auth_service_pb2 as auth_pb
@@ -88,16 +89,16 @@ class Services:
 
     def start_llm(self, base_url: str, **env: Any) -> Path:
         log = self.root / "llm.log"
-        self.llm = spawn(
-            "services.llm",
-            log,
-            INKWELL_LLM_PORT=self.llm_port,
-            INKWELL_AUTH_ADDR=self.auth_address,
-            INKWELL_HF_BASE_URL=base_url,
-            HF_TOKEN="hf_test_token",
-            INKWELL_MODEL_CACHE=str(self.root / "hf-empty"),
-            **{**self.env, **env},
-        )
+        settings = {
+            "HF_TOKEN": "hf_test_token",
+            "INKWELL_MODEL_CACHE": str(self.root / "hf-empty"),
+            **self.env,
+            "INKWELL_LLM_PORT": self.llm_port,
+            "INKWELL_AUTH_ADDR": self.auth_address,
+            "INKWELL_HF_BASE_URL": base_url,
+            **env,
+        }
+        self.llm = spawn("services.llm", log, **settings)
         wait_for_log(log, "listening")
         return log
 
@@ -113,7 +114,14 @@ class Services:
             **{**self.env, **env},
         )
         wait_for_log(log, "Application startup complete.")
-        return log
+        deadline = time.monotonic() + 20  # uvicorn binds its socket just after the lifespan starts
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.gateway_url}/healthz", timeout=1).status_code == 200:
+                    return log
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise AssertionError(f"the gateway never answered /healthz:\n{log.read_text()[-2000:]}")
 
     def session_token(self, user: str) -> str:
         """A development Clerk-shaped session token, as the frontend would send."""
@@ -151,7 +159,8 @@ class Services:
         return index_grpc.IndexServiceStub(self._index_channel)
 
     def readiness(self, user: str = "ops") -> index_pb.Readiness:
-        return self.stub.GetReadiness(index_pb.GetReadinessRequest(), metadata=self.metadata(user), timeout=5).readiness
+        # Readiness is open, like health: no identity needed.
+        return self.stub.GetReadiness(index_pb.GetReadinessRequest(), timeout=5).readiness
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
