@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from dataclasses import dataclass, field
 
 from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
 from services.auth.service import SERVICE_NAME, AuthComponents, AuthServicer, build_components
 from services.auth.settings import AuthSettings
-from services.runtime import logs, metrics
-from services.runtime.server import ServiceServer, run_until_signal, start_server
-from services.runtime.settings import ConfigError, load
+from services.runtime.entry import run_service
+from services.runtime.server import ServiceServer, start_server
 
 log = logging.getLogger("inkwell.auth")
 
@@ -73,23 +71,8 @@ async def start_auth(settings: AuthSettings) -> RunningAuth:
     return RunningAuth(server, components, tasks)
 
 
-async def _serve() -> None:
-    settings = load(AuthSettings)
-    logs.configure("auth", settings.log_level)
-    metrics.serve(settings.metrics_port, settings.host)
-    running = await start_auth(settings)
-    try:
-        await run_until_signal(running.server)
-    finally:
-        await running.stop()
-
-
 def main() -> None:
-    try:
-        asyncio.run(_serve())
-    except ConfigError as exc:
-        print(f"auth: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_service("auth", AuthSettings, start_auth)
 
 
 if __name__ == "__main__":

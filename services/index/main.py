@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +24,11 @@ from services.models.downloads import ACTIVE, DownloadState
 from services.models.loaders import set_torch_threads
 from services.models.loading import NoModelAvailable
 from services.models.registry import ModelRegistry
-from services.runtime import logs, metrics
 from services.runtime.client import open_channel
+from services.runtime.entry import run_service
 from services.runtime.identity import InternalTokenVerifier, internal_key_cache
-from services.runtime.server import ServiceServer, run_until_signal, start_server
-from services.runtime.settings import ConfigError, load
+from services.runtime.server import ServiceServer, start_server
+from services.runtime.settings import ConfigError
 
 log = logging.getLogger("inkwell.index")
 
@@ -185,23 +184,8 @@ async def start_index(settings: IndexSettings, registry: ModelRegistry | None = 
     return running
 
 
-async def _serve() -> None:
-    settings = load(IndexSettings)
-    logs.configure("index", settings.log_level)
-    metrics.serve(settings.metrics_port, settings.host)
-    running = await start_index(settings)
-    try:
-        await run_until_signal(running.server)
-    finally:
-        await running.stop()
-
-
 def main() -> None:
-    try:
-        asyncio.run(_serve())
-    except ConfigError as exc:
-        print(f"index: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_service("index", IndexSettings, start_index)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 
 import grpc
@@ -23,11 +22,11 @@ from services.models import grpc_service as models_grpc
 from services.models.catalog import ModelEntry
 from services.models.loaders import CausalLM, load_causal_lm, set_torch_threads
 from services.models.registry import ModelRegistry
-from services.runtime import logs, metrics
 from services.runtime.client import open_channel
+from services.runtime.entry import run_service
 from services.runtime.identity import InternalTokenVerifier, internal_key_cache
-from services.runtime.server import ServiceServer, run_until_signal, start_server
-from services.runtime.settings import ConfigError, load
+from services.runtime.server import ServiceServer, start_server
+from services.runtime.settings import ConfigError
 
 log = logging.getLogger("inkwell.llm")
 
@@ -148,23 +147,8 @@ async def _close_keys_on_cancel(keys: object) -> None:
         await keys.close()  # type: ignore[attr-defined]
 
 
-async def _serve() -> None:
-    settings = load(LlmSettings)
-    logs.configure("llm", settings.log_level)
-    metrics.serve(settings.metrics_port, settings.host)
-    running = await start_llm(settings)
-    try:
-        await run_until_signal(running.server)
-    finally:
-        await running.stop()
-
-
 def main() -> None:
-    try:
-        asyncio.run(_serve())
-    except ConfigError as exc:
-        print(f"llm: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+    run_service("llm", LlmSettings, start_llm)
 
 
 if __name__ == "__main__":
