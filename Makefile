@@ -74,6 +74,10 @@ bench-index: $(STAMP) ## Index benchmark: in-process txtai vs IndexService over 
 bench-llm: $(STAMP) ## LLM benchmark: direct openai call vs LlmService, dead primary vs upstream chain
 	$(PY) -m bench.llm.run $(if $(QUICK),--quick,)
 
+.PHONY: bench-workflow
+bench-workflow: $(STAMP) ## Whole-stack benchmark of the frontend routes (50 clients) and plan generation
+	$(PY) -m bench.workflow.run $(if $(QUICK),--quick,)
+
 .PHONY: clean
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) data

@@ -42,6 +42,7 @@ class RequestAccounting:
         self._by_user: dict[str, deque[tuple[float, bool]]] = {}
         self._all: deque[tuple[float, bool]] = deque()
         self.enqueue_failures: Counter[str] = Counter()
+        self._recorded = 0
 
     def record(self, user_id: str | None, status: int) -> None:
         now = self.clock()
@@ -52,6 +53,11 @@ class RequestAccounting:
             events = self._by_user.setdefault(user_id, deque())
             events.append(entry)
             self._trim(events, now)
+        self._recorded += 1
+        if self._recorded % 1000 == 0:  # forget users who went quiet, so memory stays bounded
+            horizon = now - self.window_s
+            for user in [u for u, ev in self._by_user.items() if not ev or ev[-1][0] < horizon]:
+                del self._by_user[user]
 
     def _trim(self, events: deque[tuple[float, bool]], now: float) -> None:
         horizon = now - self.window_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 import grpc
@@ -31,8 +32,13 @@ class Backend:
 
 
 class Backends:
-    def __init__(self) -> None:
+    """Readiness answers are cached for `cache_s`: pollers (readyz, monitoring) share one probe."""
+
+    def __init__(self, cache_s: float = 1.0) -> None:
         self._backends: dict[str, Backend] = {}
+        self.cache_s = cache_s
+        self._cached: tuple[float, dict[str, str]] | None = None
+        self._probe: asyncio.Task[dict[str, str]] | None = None
 
     def add(self, name: str, address: str, service_name: str) -> Backend:
         backend = Backend(name, address, service_name, open_channel(address))
@@ -43,6 +49,21 @@ class Backends:
         return self._backends[name]
 
     async def readiness(self, timeout_s: float) -> dict[str, str]:
+        now = time.monotonic()
+        if self._cached is not None and now - self._cached[0] < self.cache_s:
+            return dict(self._cached[1])
+        if self._probe is None:
+            self._probe = asyncio.create_task(self._read(timeout_s))
+        probe = self._probe
+        try:
+            states = await asyncio.shield(probe)
+        finally:
+            if probe.done():
+                self._probe = None
+        self._cached = (time.monotonic(), states)
+        return dict(states)
+
+    async def _read(self, timeout_s: float) -> dict[str, str]:
         names = list(self._backends)
         states = await asyncio.gather(*(self._backends[n].readiness(timeout_s) for n in names))
         return dict(zip(names, states, strict=True))

@@ -11,6 +11,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gateway.errors import ApiError
@@ -140,12 +141,12 @@ async def _guard(coro: Any) -> Any:
 @router.get("", summary="Today's workflow (404 when none was generated for that date)")
 async def get_workflow(
     user: CurrentUser, request: Request, date: DateParam = None, workflow_type: str | None = None
-) -> dict[str, Any]:
+) -> JSONResponse:
     day = _date(date)
     plan = await _guard(GatewayState.of(request).today.get(user.user_id, day))
     if plan is None:
         raise ApiError(404, "PLAN_NOT_FOUND", f"no workflow has been generated for {day}; POST /generate makes one")
-    return workflow_payload(plan)
+    return JSONResponse(workflow_payload(plan))  # already JSON-safe: skip FastAPI's re-encoding
 
 
 @router.get("/status", summary="Whether a workflow exists for the date (always 200)")

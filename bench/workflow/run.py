@@ -1,7 +1,7 @@
 """Today's-workflow benchmark: the whole stack as real processes, one run, one markdown table.
 
-    python -m bench.workflow.run            # full run (~2-3 min on 2 cores)
-    python -m bench.workflow.run --quick    # shorter run (~1-1.5 min)
+    python -m bench.workflow.run            # full run (~1.5-2 min on 2 cores)
+    python -m bench.workflow.run --quick    # shorter run (~30 s)
     python -m bench.workflow.run --keep DIR # keep the data dir and every process's log in DIR
 
 The real auth, index, LLM and gateway processes (tests/support/stack.py) run against the tests'
@@ -25,7 +25,7 @@ import datetime as dt  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
-import shutil  # noqa: E402
+import signal  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -724,14 +724,22 @@ def versions() -> str:
 # ----------------------------------------------------------------------------- main
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds through run_bench's finally: the stack is stopped
+
+
 def main_bench(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background by a shell
+        signal.signal(signal.SIGINT, _terminate)
     prof = QUICK if args.quick else FULL
     started = time.perf_counter()
     if args.keep:
         work = Path(args.keep).resolve()
-        if work.exists():
-            shutil.rmtree(work)
-        work.mkdir(parents=True)
+        if work.exists() and any(work.iterdir()):
+            print(f"--keep {work}: the directory is not empty; give a new or empty one", file=sys.stderr)
+            return 2
+        work.mkdir(parents=True, exist_ok=True)
         res = run_bench(work, prof)
     else:
         with tempfile.TemporaryDirectory(prefix="inkwell-bench-workflow-") as tmp:
@@ -770,8 +778,8 @@ def main_bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.workflow.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer generates and requests (~1-1.5 min)")
-    parser.add_argument("--keep", metavar="DIR", help="use DIR (emptied first) for data and logs, and keep it")
+    parser.add_argument("--quick", action="store_true", help="fewer generates and requests, one round (~30 s)")
+    parser.add_argument("--keep", metavar="DIR", help="use DIR (new or empty) for data and logs, and keep it")
     hidden = argparse.SUPPRESS
     parser.add_argument("--role", choices=["bench", "router", "loadgen"], default="bench", help=hidden)
     parser.add_argument("--port", type=int, help=hidden)
