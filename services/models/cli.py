@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-import time
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from typing import TextIO
 
@@ -95,7 +95,7 @@ def pull(registry: ModelRegistry, name_or_repo: str, out: TextIO = sys.stderr) -
         elif line != last and status.state is not DownloadState.DOWNLOADING:
             print(line, file=out)
         last = line
-        time.sleep(0.2)
+        futures.wait([future], timeout=0.2)  # redraw the bar five times a second until it finishes
     status = future.result()
     if interactive:
         print(file=out)
