@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -11,7 +10,7 @@ from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
 from services.auth.service import SERVICE_NAME, AuthComponents, AuthServicer, build_components
 from services.auth.settings import AuthSettings
 from services.runtime.entry import run_service
-from services.runtime.server import ServiceServer, start_server
+from services.runtime.server import ServiceServer, cancel_tasks, start_server
 
 log = logging.getLogger("inkwell.auth")
 
@@ -28,10 +27,7 @@ class RunningAuth:
 
     async def stop(self) -> None:
         await self.server.stop()
-        for task in self.tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(self.tasks)
         await self.components.close()
 
 

@@ -4,7 +4,6 @@ indexes in the background (readiness). Heavy imports (txtai, torch) happen after
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from services.models.registry import ModelRegistry
 from services.runtime.client import open_channel
 from services.runtime.entry import run_service
 from services.runtime.identity import InternalTokenVerifier, internal_key_cache
-from services.runtime.server import ServiceServer, start_server
+from services.runtime.server import ServiceServer, cancel_tasks, start_server
 from services.runtime.settings import ConfigError
 
 log = logging.getLogger("inkwell.index")
@@ -49,10 +48,7 @@ class RunningIndex:
 
     async def stop(self) -> None:
         await self.server.stop()
-        for task in self.tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(self.tasks)
         if self.core.engine is not None:
             await self.core.engine.run(self.core.engine.save_dirty)
             self.core.engine.close()

@@ -4,7 +4,6 @@ minutes; local models download and load in the background through the registry."
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -25,7 +24,8 @@ from services.models.registry import ModelRegistry
 from services.runtime.client import open_channel
 from services.runtime.entry import run_service
 from services.runtime.identity import InternalTokenVerifier, internal_key_cache
-from services.runtime.server import ServiceServer, start_server
+from services.runtime.jwks import KeySetCache
+from services.runtime.server import ServiceServer, cancel_tasks, start_server
 from services.runtime.settings import ConfigError
 
 log = logging.getLogger("inkwell.llm")
@@ -40,6 +40,7 @@ class RunningLlm:
     servicer: LlmServicer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     channel: grpc.aio.Channel | None = None
+    keys: KeySetCache | None = None
 
     @property
     def port(self) -> int:
@@ -47,13 +48,12 @@ class RunningLlm:
 
     async def stop(self) -> None:
         await self.server.stop()
-        for task in self.tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_tasks(self.tasks)
         await self.servicer.recorder.close()
         self.registry.close()
         self.usage.close()
+        if self.keys is not None:
+            await self.keys.close()
         if self.channel is not None:
             await self.channel.close()
 
@@ -135,16 +135,8 @@ async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None
         asyncio.create_task(preflight_forever(routes, settings.preflight_interval_s, server), name="llm-preflight"),
         asyncio.create_task(registry.loader.run_idle_unloader(), name="llm-idle-unload"),
     ]
-    running = RunningLlm(server, router, registry, usage, servicer, tasks, channel)
-    running.tasks.append(asyncio.create_task(_close_keys_on_cancel(keys), name="llm-keys"))
+    running = RunningLlm(server, router, registry, usage, servicer, tasks, channel, keys)
     return running
-
-
-async def _close_keys_on_cancel(keys: object) -> None:
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await keys.close()  # type: ignore[attr-defined]
 
 
 def main() -> None:

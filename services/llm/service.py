@@ -105,8 +105,8 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
             api_key=request.api_key or None,
         )
 
-    def _record(self, request: Request, outcome: Outcome | None, started: float) -> None:
-        attempts = outcome.attempts if outcome is not None else []
+    def _record(self, request: Request, attempts: list[Attempt], outcome: Outcome | None, started: float) -> None:
+        """Metrics and the per-user usage record for one request (written off the reply path)."""
         for attempt in attempts:
             LLM_ATTEMPTS.labels(attempt.provider, attempt.model, attempt.outcome, attempt.error_class).inc()
         LLM_REPLIES.labels(request.purpose, "ok" if outcome is not None else "failed").inc()
@@ -126,6 +126,20 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
                 outcome.completion_tokens,
                 latency,
             )
+
+    async def _route(self, routed: Request, criticality: int) -> Outcome | AllFailed:
+        """Run the purpose's chain; a CRITICAL request that gets nothing valid is refused here."""
+        started = time.monotonic()
+        try:
+            outcome = await self.router.run(routed)
+        except AllFailed as failure:
+            self._record(routed, failure.attempts, None, started)
+            error = self._refuse(routed, failure, criticality != pb.CRITICALITY_BEST_EFFORT)
+            if error is not None:
+                raise error from None
+            return failure
+        self._record(routed, outcome.attempts, outcome, started)
+        return outcome
 
     def _refuse(self, request: Request, failure: AllFailed, critical: bool) -> ServiceError | None:
         log.warning(
@@ -156,22 +170,13 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
             routed.schema, routed.validator = compile_schema(request.json_schema)
         except SchemaInvalid as invalid:
             raise _invalid("json_schema", str(invalid)) from None
-        started = time.monotonic()
-        try:
-            outcome = await self.router.run(routed)
-        except AllFailed as failure:
-            self._record(routed, None, started)
-            for attempt in failure.attempts:
-                LLM_ATTEMPTS.labels(attempt.provider, attempt.model, attempt.outcome, attempt.error_class).inc()
-            error = self._refuse(routed, failure, request.criticality != pb.CRITICALITY_BEST_EFFORT)
-            if error is not None:
-                raise error from None
+        outcome = await self._route(routed, request.criticality)
+        if isinstance(outcome, AllFailed):
             return pb.GenerateStructuredResponse(
                 degraded=True,
-                degraded_reasons=failure.reasons,
-                provenance=_provenance(routed.purpose, None, failure.attempts),
+                degraded_reasons=outcome.reasons,
+                provenance=_provenance(routed.purpose, None, outcome.attempts),
             )
-        self._record(routed, outcome, started)
         return pb.GenerateStructuredResponse(
             json=outcome.text,
             provenance=_provenance(routed.purpose, outcome, outcome.attempts),
@@ -184,20 +189,13 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
 
     async def Generate(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> pb.GenerateResponse:
         routed = self._request(request, "agent", context)
-        started = time.monotonic()
-        try:
-            outcome = await self.router.run(routed)
-        except AllFailed as failure:
-            self._record(routed, None, started)
-            error = self._refuse(routed, failure, request.criticality != pb.CRITICALITY_BEST_EFFORT)
-            if error is not None:
-                raise error from None
+        outcome = await self._route(routed, request.criticality)
+        if isinstance(outcome, AllFailed):
             return pb.GenerateResponse(
                 degraded=True,
-                degraded_reasons=failure.reasons,
-                provenance=_provenance(routed.purpose, None, failure.attempts),
+                degraded_reasons=outcome.reasons,
+                provenance=_provenance(routed.purpose, None, outcome.attempts),
             )
-        self._record(routed, outcome, started)
         return pb.GenerateResponse(
             text=outcome.text,
             provenance=_provenance(routed.purpose, outcome, outcome.attempts),

@@ -60,12 +60,9 @@ class UsageStore:
         completion_tokens: int,
         latency_ms: float,
     ) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO usage (user_id, ts, purpose, provider, model, outcome, prompt_tokens, completion_tokens,"
-                " latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (user_id, time.time(), purpose, provider, model, outcome, prompt_tokens, completion_tokens, latency_ms),
-            )
+        self.record_many(
+            [(user_id, time.time(), purpose, provider, model, outcome, prompt_tokens, completion_tokens, latency_ms)]
+        )
 
     def summary(self, user_id: str, since: float, until: float) -> list[dict[str, Any]]:
         """Calls and tokens per day, provider, model and outcome."""

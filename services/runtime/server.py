@@ -9,10 +9,12 @@ SIGTERM/SIGINT: every name goes NOT_SERVING, then `server.stop(grace)` lets in-f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -91,6 +93,14 @@ async def start_server(
     await health_servicer.set("", SERVING)
     log.info("listening", extra={"address": f"{host}:{bound}", "services": list(names)})
     return ServiceServer(server, bound, health_servicer, names, grace_s)
+
+
+async def cancel_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel background tasks and wait until each has finished."""
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def run_until_signal(running: ServiceServer) -> None:
