@@ -46,7 +46,7 @@ test: $(STAMP) ## Set up and run the whole test suite
 
 .PHONY: lint
 lint: $(STAMP) ## ruff and mypy
-	$(VENV)/bin/ruff check services gateway cli scripts tests bench
+	$(VENV)/bin/ruff check services gateway libs cli scripts tests bench
 	$(VENV)/bin/mypy
 
 .PHONY: compose-check

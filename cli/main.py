@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from services.runtime.settings import BaseServiceSettings, ConfigError, load
+from libs.runtime.settings import BaseServiceSettings, ConfigError, load
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -26,9 +26,9 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from services.models import cli as models_cli
-    from services.models.registry import ModelRegistry
-    from services.models.settings import ModelRegistrySettings
+    from libs.model_registry import cli as models_cli
+    from libs.model_registry.registry import ModelRegistry
+    from libs.model_registry.settings import ModelRegistrySettings
 
     logging.getLogger("inkwell").setLevel(logging.ERROR)  # the table or progress line says it all
     registry = ModelRegistry(load(ModelRegistrySettings))
@@ -49,8 +49,8 @@ def _models(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     import asyncio
 
-    from services.doctor.checks import run_all
-    from services.doctor.report import render_json, render_text
+    from libs.doctor.checks import run_all
+    from libs.doctor.report import render_json, render_text
 
     logging.getLogger().setLevel(logging.CRITICAL)  # the report says everything; no stray log lines
     checks = asyncio.run(run_all(args.only or None))

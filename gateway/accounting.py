@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.runtime.metrics import HTTP_LATENCY
+from libs.runtime.metrics import HTTP_LATENCY
 
 USER_KEY = "inkwell_user_id"
 WARNING_RATE = 0.05

@@ -29,10 +29,10 @@ from gateway.session_cache import (
 )
 from inkwell.auth.v1 import auth_service_pb2 as auth_pb
 from inkwell.auth.v1 import auth_service_pb2_grpc as auth_grpc
-from services.runtime import bearer, context
-from services.runtime.client import call_metadata
-from services.runtime.errors import from_rpc_error
-from services.runtime.metrics import AUTH_DECISIONS, SESSION_CACHE
+from libs.runtime import bearer, context
+from libs.runtime.client import call_metadata
+from libs.runtime.errors import from_rpc_error
+from libs.runtime.metrics import AUTH_DECISIONS, SESSION_CACHE
 
 log = logging.getLogger("inkwell.gateway.auth")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.runtime.client import call_metadata, open_channel
+from libs.runtime.client import call_metadata, open_channel
 
 
 @dataclass

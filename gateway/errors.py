@@ -12,8 +12,8 @@ import grpc
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from services.runtime import context
-from services.runtime.errors import RemoteError
+from libs.runtime import context
+from libs.runtime.errors import RemoteError
 
 log = logging.getLogger("inkwell.gateway")
 

@@ -8,8 +8,8 @@ from pydantic import BaseModel, Field
 
 from gateway.errors import ApiError
 from gateway.state import CurrentUser, GatewayState
-from services.index.client import job_dict, readiness_dict
-from services.runtime.errors import RemoteError
+from libs.clients.index import job_dict, readiness_dict
+from libs.runtime.errors import RemoteError
 
 router = APIRouter(prefix="/api/index", tags=["index"])
 

@@ -8,8 +8,8 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-from services.runtime import logs
-from services.runtime.settings import ConfigError, load
+from libs.runtime import logs
+from libs.runtime.settings import ConfigError, load
 
 
 def main() -> None:

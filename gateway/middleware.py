@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.runtime import context
+from libs.runtime import context
 
 log = logging.getLogger("inkwell.gateway")
 

@@ -21,8 +21,8 @@ from inkwell.index.v1 import index_service_pb2 as index_pb
 from inkwell.index.v1 import index_service_pb2_grpc as index_grpc
 from inkwell.models.v1 import models_service_pb2 as models_pb
 from inkwell.models.v1 import models_service_pb2_grpc as models_grpc
-from services.runtime.logs import SIGNATURES
-from services.runtime.reasons import CATALOG
+from libs.runtime.logs import SIGNATURES
+from libs.runtime.reasons import CATALOG
 
 router = APIRouter(tags=["ops"])
 DOCTOR_TTL_S = 60.0
@@ -90,7 +90,7 @@ async def _index(state: GatewayState) -> index_pb.Readiness | None:
 
 
 async def _doctor() -> list[Any]:
-    from services.doctor.checks import run_all
+    from libs.doctor.checks import run_all
 
     if _doctor_cache.get("at", 0) + DOCTOR_TTL_S > time.monotonic():
         return list(_doctor_cache["checks"])

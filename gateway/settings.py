@@ -6,8 +6,7 @@ from pathlib import Path
 
 from pydantic import field_validator
 
-from services.auth.settings import parse_origins
-from services.runtime.settings import BaseServiceSettings, setting
+from libs.runtime.settings import BaseServiceSettings, parse_origins, setting
 
 DEV_ORIGINS = ("http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:3000", "http://127.0.0.1:5173")
 
@@ -30,7 +29,7 @@ class GatewaySettings(BaseServiceSettings):
     pillars_raw: str = setting(
         "plan,generate,publish,analyze,engage,remarket", "INKWELL_PILLARS", "comma-separated pillar ids"
     )
-    plans_file: Path | None = setting(None, "INKWELL_PLANS_FILE", "the subscription plans file, config/plans.toml")
+    plans_file: Path | None = setting(None, "INKWELL_PLANS_FILE", "the subscription plans file, libs/config/plans.toml")
     authorized_parties_raw: str = setting(
         "", "CLERK_AUTHORIZED_PARTIES", "comma-separated frontend origins, e.g. https://app.example.com"
     )

@@ -12,15 +12,13 @@ from gateway.backends import Backends
 from gateway.log_collapse import CollapsingLogger
 from gateway.session_cache import SessionCache
 from gateway.settings import GatewaySettings
-from services.auth.service import SERVICE_NAME as AUTH_SERVICE_NAME
-from services.index.client import IndexClient
-from services.index.service import SERVICE_NAME as INDEX_SERVICE_NAME
-from services.llm.service import SERVICE_NAME as LLM_SERVICE_NAME
-from services.workflow.db import database_url, open_engine
-from services.workflow.planner import Planner
-from services.workflow.store import WorkflowStore
-from services.workflow.subscriptions import Plans, load_plans
-from services.workflow.today import TodayWorkflow
+from gateway.workflow.db import database_url, open_engine
+from gateway.workflow.planner import Planner
+from gateway.workflow.store import WorkflowStore
+from gateway.workflow.subscriptions import Plans, load_plans
+from gateway.workflow.today import TodayWorkflow
+from libs.clients.index import IndexClient
+from libs.clients.names import AUTH_SERVICE_NAME, INDEX_SERVICE_NAME, LLM_SERVICE_NAME
 
 
 class GatewayState:

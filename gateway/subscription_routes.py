@@ -14,11 +14,11 @@ from google.protobuf import timestamp_pb2
 
 from gateway.errors import ApiError
 from gateway.state import CurrentUser, GatewayState
+from gateway.workflow import subscriptions
 from inkwell.llm.v1 import llm_service_pb2 as llm_pb
 from inkwell.llm.v1 import llm_service_pb2_grpc as llm_grpc
-from services.runtime.client import call_metadata
-from services.runtime.errors import from_rpc_error
-from services.workflow import subscriptions
+from libs.runtime.client import call_metadata
+from libs.runtime.errors import from_rpc_error
 
 router = APIRouter(prefix="/api/subscription", tags=["subscription"])
 

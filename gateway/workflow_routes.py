@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from gateway.errors import ApiError
 from gateway.state import CurrentUser, GatewayState
-from services.workflow.store import Plan, Task
+from gateway.workflow.store import Plan, Task
 
 router = APIRouter(prefix="/api/today-workflow", tags=["today workflow"])
 

@@ -10,11 +10,11 @@ import grpc
 import pytest
 
 from inkwell.auth.v1 import auth_service_pb2_grpc
+from libs.runtime.reasons import CATALOG
+from libs.runtime.settings import load
 from services.auth.clerk_keys import encode_publishable_key
 from services.auth.main import RunningAuth, start_auth
 from services.auth.settings import AuthSettings
-from services.runtime.reasons import CATALOG
-from services.runtime.settings import load
 from tests.support.fake_clerk import FakeClerk, SigningKey, TokenFactory
 
 CLERK_HOST = "clerk.inkwell.test"

@@ -13,9 +13,9 @@ import jwt
 import pytest
 
 from inkwell.auth.v1 import auth_service_pb2 as pb
+from libs.runtime.identity import InternalTokenVerifier
+from libs.runtime.jwks import KeySetCache, parse_jwks
 from services.auth.dev_issuer import DevIssuer
-from services.runtime.identity import InternalTokenVerifier
-from services.runtime.jwks import KeySetCache, parse_jwks
 from tests.conftest import ISSUER, clerk_env
 from tests.support.fake_clerk import REMOVE, FakeClerk, SigningKey, TokenFactory
 from tests.support.grpc_errors import single_error_info

@@ -16,9 +16,9 @@ from gateway.app import create_app
 from gateway.log_collapse import CollapsingLogger
 from gateway.session_cache import Denial, SessionCache, VerifiedSession
 from gateway.settings import GatewaySettings
+from libs.runtime.settings import load
 from services.auth.main import start_auth
 from services.auth.settings import AuthSettings
-from services.runtime.settings import load
 from tests.conftest import FRONTEND_ORIGIN, clerk_env
 from tests.support.fake_clerk import REMOVE, FakeClerk, TokenFactory
 from tests.support.loops import LoopThread, UvicornThread

@@ -17,9 +17,9 @@ import msgpack
 import pytest
 
 from inkwell.index.v1 import index_service_pb2 as pb
+from libs.model_registry.catalog import load_catalog
+from libs.model_registry.packaged import packaged_path
 from services.index.user_index import CURRENT, user_key
-from services.models.catalog import load_catalog
-from services.models.packaged import packaged_path
 from tests.corpus import QUERIES, stdlib_docstrings
 from tests.support.fake_hub import FakeHub, FakeRepo
 from tests.support.grpc_errors import single_error_info
@@ -96,7 +96,7 @@ def test_before_ready_writes_are_kept_and_reads_wait(tmp_path: Path) -> None:
         )
         assert (code, reason) == (grpc.StatusCode.UNAVAILABLE, "INDEX_NOT_READY")
         assert any(k == "grpc-status-details-bin" for k, _ in error.trailing_metadata())
-        from services.runtime.errors import from_rpc_error  # reads RetryInfo like any client
+        from libs.runtime.errors import from_rpc_error  # reads RetryInfo like any client
 
         assert from_rpc_error(error).retry_after_s == 2.0  # type: ignore[arg-type]
         code, reason, _ = refused(lambda: services.search("alice", "blog post", timeout=0.5))
@@ -226,8 +226,8 @@ def test_each_user_gets_their_true_top_10(stack: Services) -> None:
     target = users[42]
     assert len(owned[target]) / total == pytest.approx(0.01, abs=0.002)
 
-    from services.models.catalog import ModelEntry
-    from services.models.loaders import load_sentence_encoder
+    from libs.model_registry.catalog import ModelEntry
+    from libs.model_registry.loaders import load_sentence_encoder
 
     spec = load_catalog(environ={}).models["all-minilm-l6-v2"]
     encoder = load_sentence_encoder(ModelEntry("all-minilm-l6-v2", spec), packaged_path(spec))  # type: ignore[arg-type]

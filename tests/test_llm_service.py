@@ -16,11 +16,11 @@ import pytest
 
 from inkwell.llm.v1 import llm_service_pb2 as pb
 from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
+from libs.runtime.errors import from_rpc_error
+from libs.runtime.settings import load
 from services.auth.dev_issuer import DevIssuer
 from services.llm.main import start_llm
 from services.llm.settings import LlmSettings
-from services.runtime.errors import from_rpc_error
-from services.runtime.settings import load
 from tests.support.fake_router import FakeRouter, error, ok
 from tests.support.grpc_errors import single_error_info
 

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from services.models.catalog import load_catalog
-from services.models.downloads import DownloadState
-from services.models.loaders import load_causal_lm, load_sentence_encoder
-from services.models.loading import LoadState, NoModelAvailable
-from services.models.registry import ModelRegistry
-from services.models.settings import ModelRegistrySettings
-from services.runtime.settings import ConfigError, load
+from libs.model_registry.catalog import load_catalog
+from libs.model_registry.downloads import DownloadState
+from libs.model_registry.loaders import load_causal_lm, load_sentence_encoder
+from libs.model_registry.loading import LoadState, NoModelAvailable
+from libs.model_registry.registry import ModelRegistry
+from libs.model_registry.settings import ModelRegistrySettings
+from libs.runtime.settings import ConfigError, load
 from tests.support.fake_hub import FakeHub, FakeRepo
 from tests.support.processes import ROOT, clean_env, free_port
 
@@ -396,8 +396,8 @@ async def test_service_is_live_at_once_while_its_model_downloads(hub: FakeHub, t
 
     from inkwell.models.v1 import models_service_pb2 as pb
     from inkwell.models.v1 import models_service_pb2_grpc as pb_grpc
-    from services.models import grpc_service
-    from services.runtime.server import start_server
+    from libs.model_registry import grpc_service
+    from libs.runtime.server import start_server
 
     hub.chunk_size, hub.chunk_delay_s = 1024, 0.01  # about 4 s for the weights
     started = time.monotonic()

@@ -1,4 +1,4 @@
-"""Every reason code the code can emit is in the one catalog (services/runtime/reasons.py)."""
+"""Every reason code the code can emit is in the one catalog (libs/runtime/reasons.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from services.runtime.reasons import CATALOG, Klass
+from libs.runtime.reasons import CATALOG, Klass
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
@@ -67,10 +67,10 @@ def test_every_emitted_code_is_in_the_catalog() -> None:
 
 
 def test_enum_reasons_are_in_the_catalog() -> None:
+    from libs.model_registry.downloads import DownloadState
     from services.index.readiness import State
     from services.llm.classify import ErrorClass
     from services.llm.routes import RouteState
-    from services.models.downloads import DownloadState
 
     for value in [*ErrorClass, *(s for s in RouteState if s not in (RouteState.OK, RouteState.UNKNOWN))]:
         assert value.value in CATALOG, value

@@ -15,11 +15,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from inkwell.auth.v1 import auth_service_pb2 as pb
-from services.runtime import context
-from services.runtime.client import call_metadata, deadline
-from services.runtime.errors import ServiceError, from_rpc_error
-from services.runtime.identity import InternalTokenVerifier, internal_key_cache
-from services.runtime.server import ServiceServer, start_server
+from libs.runtime import context
+from libs.runtime.client import call_metadata, deadline
+from libs.runtime.errors import ServiceError, from_rpc_error
+from libs.runtime.identity import InternalTokenVerifier, internal_key_cache
+from libs.runtime.server import ServiceServer, start_server
 from tests.conftest import clerk_env
 from tests.support.fake_clerk import FakeClerk, TokenFactory
 from tests.support.grpc_errors import error_infos, single_error_info

@@ -17,9 +17,9 @@ import pytest
 
 from inkwell.auth.v1 import auth_service_pb2 as auth_pb
 from inkwell.auth.v1 import auth_service_pb2_grpc as auth_grpc
+from libs.model_registry.catalog import load_catalog
+from libs.model_registry.packaged import packaged_path
 from services.auth.dev_issuer import DevIssuer
-from services.models.catalog import load_catalog
-from services.models.packaged import packaged_path
 from tests.conftest import FRONTEND_ORIGIN, ISSUER, PUBLISHABLE_KEY
 from tests.support.fake_clerk import FakeClerk, SigningKey, TokenFactory
 from tests.support.fake_hub import FakeHub, FakeRepo

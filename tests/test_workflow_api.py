@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from services.models.catalog import load_catalog
-from services.models.packaged import packaged_path
-from services.workflow.pillars import ACTION_TYPES, DEFAULT_PILLARS
+from gateway.workflow.pillars import ACTION_TYPES, DEFAULT_PILLARS
+from libs.model_registry.catalog import load_catalog
+from libs.model_registry.packaged import packaged_path
 from tests.support.fake_hub import FakeHub, FakeRepo
 from tests.support.fake_router import FakeRouter, ok
 from tests.support.processes import free_port, log_lines

@@ -318,7 +318,7 @@ def profile_verify(issuer: DevIssuer, tokens: list[str]) -> str:
 async def run_grpc(port: int, tokens: list[str], prof: Profile) -> dict[str, Timing]:
     from inkwell.auth.v1 import auth_service_pb2 as pb
     from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
-    from services.runtime.client import call_metadata, open_channel
+    from libs.runtime.client import call_metadata, open_channel
 
     channel = open_channel(f"127.0.0.1:{port}")
     try:

@@ -493,8 +493,8 @@ class IndexBench:
 
 
 def model_path() -> Path:
-    from services.models.catalog import load_catalog
-    from services.models.packaged import packaged_path
+    from libs.model_registry.catalog import load_catalog
+    from libs.model_registry.packaged import packaged_path
 
     path = packaged_path(load_catalog(environ={}).models["all-minilm-l6-v2"])
     if path is None:
@@ -505,8 +505,8 @@ def model_path() -> Path:
 def load_inprocess() -> Any:
     """The service's own factory (content=False, faiss IDMap,Flat, shared model), after the same
     torch thread setting the service applies (INKWELL_TORCH_THREADS=1)."""
+    from libs.model_registry.loaders import set_torch_threads
     from services.index.engine import txtai_factory
-    from services.models.loaders import set_torch_threads
 
     set_torch_threads(TORCH_THREADS)
     return txtai_factory(model_path())

@@ -284,6 +284,9 @@ async def run_bench(prof: Profile, want_profile: bool) -> Results:
     from inkwell.auth.v1 import auth_service_pb2_grpc as auth_grpc
     from inkwell.llm.v1 import llm_service_pb2 as pb
     from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
+    from libs.runtime.client import open_channel
+    from libs.runtime.identity import InternalTokenVerifier, internal_key_cache
+    from libs.runtime.settings import load
     from services.auth.dev_issuer import DevIssuer
     from services.auth.main import start_auth
     from services.auth.settings import AuthSettings
@@ -291,9 +294,6 @@ async def run_bench(prof: Profile, want_profile: bool) -> Results:
     from services.llm.router import Request
     from services.llm.settings import AUDIENCE, LlmSettings
     from services.llm.structured import compile_schema
-    from services.runtime.client import open_channel
-    from services.runtime.identity import InternalTokenVerifier, internal_key_cache
-    from services.runtime.settings import load
 
     with tempfile.TemporaryDirectory(prefix="inkwell-bench-llm-") as tmp:
         work = Path(tmp)

@@ -101,7 +101,7 @@ def progress(message: str) -> None:
 
 def day_plan() -> dict[str, Any]:
     """The same valid plan as tests/test_workflow_api.py's day_plan(): one task per pillar."""
-    from services.workflow.pillars import DEFAULT_PILLARS
+    from gateway.workflow.pillars import DEFAULT_PILLARS
 
     return {
         "tasks": [

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from inkwell.auth.v1 import auth_service_pb2
+from libs.runtime.identity import INTERNAL_ALGORITHM, INTERNAL_ISSUER
 from services.auth.keyfiles import load_or_create_private_key
 from services.auth.verifier import VerifiedSession
-from services.runtime.identity import INTERNAL_ALGORITHM, INTERNAL_ISSUER
 
 KEY_FILE = Path("auth") / "internal-ed25519.pem"
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import httpx
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from services.runtime.jwks import Fetcher, KeySetCache, KidUnknown
+from libs.runtime.jwks import Fetcher, KeySetCache, KidUnknown
 
 
 class KeySource(Protocol):

@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass, field
 
 from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
+from libs.runtime.entry import run_service
+from libs.runtime.server import ServiceServer, cancel_tasks, start_server
 from services.auth.service import SERVICE_NAME, AuthComponents, AuthServicer, build_components
 from services.auth.settings import AuthSettings
-from services.runtime.entry import run_service
-from services.runtime.server import ServiceServer, cancel_tasks, start_server
 
 log = logging.getLogger("inkwell.auth")
 

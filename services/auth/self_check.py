@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import httpx
 
 from inkwell.auth.v1 import auth_service_pb2 as pb
+from libs.runtime.jwks import parse_jwks
 from services.auth.clerk_keys import secret_key_environment
 from services.auth.key_sources import backend_api_jwks_url, frontend_api_jwks_url, http_jwks_fetcher
 from services.auth.settings import AuthSettings
-from services.runtime.jwks import parse_jwks
 
 log = logging.getLogger("inkwell.auth.self_check")
 

@@ -11,6 +11,10 @@ from google.protobuf import timestamp_pb2
 
 from inkwell.auth.v1 import auth_service_pb2 as pb
 from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
+from libs.runtime.errors import ServiceError
+from libs.runtime.identity import INTERNAL_ISSUER
+from libs.runtime.jwks import KeySetCache
+from libs.runtime.metrics import AUTH_DECISIONS
 from services.auth.dev_issuer import DevIssuer
 from services.auth.internal_tokens import InternalSigner
 from services.auth.key_sources import (
@@ -24,10 +28,6 @@ from services.auth.key_sources import (
 from services.auth.self_check import ConfigSelfCheck
 from services.auth.settings import AuthSettings
 from services.auth.verifier import AuthFailure, SessionVerifier, TrustedIssuer
-from services.runtime.errors import ServiceError
-from services.runtime.identity import INTERNAL_ISSUER
-from services.runtime.jwks import KeySetCache
-from services.runtime.metrics import AUTH_DECISIONS
 
 log = logging.getLogger("inkwell.auth")
 

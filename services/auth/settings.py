@@ -8,23 +8,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import field_validator
 
+from libs.runtime.settings import BaseServiceSettings, parse_origins, setting
 from services.auth.clerk_keys import PublishableKey, parse_publishable_key, secret_key_environment
-from services.runtime.settings import BaseServiceSettings, setting
 
 DEFAULT_AUDIENCES = "inkwell.llm,inkwell.index"
-
-
-def parse_origins(value: str) -> tuple[str, ...]:
-    """Comma-separated origins (scheme://host[:port]); ValueError names the bad one."""
-    origins = []
-    for item in (part.strip() for part in value.split(",")):
-        if not item:
-            continue
-        parts = urlsplit(item)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
-            raise ValueError(f"{item!r} is not an origin like https://app.example.com")
-        origins.append(f"{parts.scheme}://{parts.netloc}")
-    return tuple(origins)
 
 
 class AuthSettings(BaseServiceSettings):

@@ -18,10 +18,10 @@ from typing import Any
 
 import jwt
 
+from libs.runtime.bearer import is_missing
+from libs.runtime.jwks import KeyLookupError
 from services.auth.clerk_keys import looks_like_development_issuer
 from services.auth.key_sources import KeySource
-from services.runtime.bearer import is_missing
-from services.runtime.jwks import KeyLookupError
 
 ALLOWED_ALGORITHMS = ("RS256",)
 REQUIRED_CLAIMS = ["exp", "nbf", "iat", "sub", "sid", "iss"]

@@ -37,7 +37,7 @@ def txtai_factory(model_path: Path) -> Callable[..., Any]:
     """A function that makes Embeddings instances sharing one loaded model (txtai's `models=` cache)."""
     from txtai import Embeddings
 
-    from services.models.loaders import quiet_transformers
+    from libs.model_registry.loaders import quiet_transformers
 
     quiet_transformers()
     shared: dict[str, Any] = {}

@@ -12,22 +12,22 @@ from pathlib import Path
 import grpc
 
 from inkwell.index.v1 import index_service_pb2_grpc as pb_grpc
+from libs.model_registry import grpc_service as models_grpc
+from libs.model_registry.catalog import ModelEntry
+from libs.model_registry.downloads import ACTIVE, DownloadState
+from libs.model_registry.loaders import set_torch_threads
+from libs.model_registry.loading import NoModelAvailable
+from libs.model_registry.registry import ModelRegistry
+from libs.runtime.client import open_channel
+from libs.runtime.entry import run_service
+from libs.runtime.identity import InternalTokenVerifier, internal_key_cache
+from libs.runtime.server import ServiceServer, cancel_tasks, start_server
+from libs.runtime.settings import ConfigError
 from services.index.engine import IndexEngine, txtai_factory
 from services.index.readiness import Readiness, Snapshot, State
 from services.index.service import SERVICE_NAME, IndexCore, IndexServicer, drain_forever
 from services.index.settings import AUDIENCE, IndexSettings
 from services.index.store import IndexStore
-from services.models import grpc_service as models_grpc
-from services.models.catalog import ModelEntry
-from services.models.downloads import ACTIVE, DownloadState
-from services.models.loaders import set_torch_threads
-from services.models.loading import NoModelAvailable
-from services.models.registry import ModelRegistry
-from services.runtime.client import open_channel
-from services.runtime.entry import run_service
-from services.runtime.identity import InternalTokenVerifier, internal_key_cache
-from services.runtime.server import ServiceServer, cancel_tasks, start_server
-from services.runtime.settings import ConfigError
 
 log = logging.getLogger("inkwell.index")
 

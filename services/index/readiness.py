@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from services.runtime.metrics import INDEX_READINESS
+from libs.runtime.metrics import INDEX_READINESS
 
 log = logging.getLogger("inkwell.index.readiness")
 

@@ -13,13 +13,13 @@ from google.protobuf import timestamp_pb2
 
 from inkwell.index.v1 import index_service_pb2 as pb
 from inkwell.index.v1 import index_service_pb2_grpc as pb_grpc
+from libs.runtime import context
+from libs.runtime.errors import ServiceError
+from libs.runtime.metrics import INDEX_DRAINED, INDEX_QUEUE
 from services.index import validation
 from services.index.engine import IndexEngine
 from services.index.readiness import Readiness, Snapshot
 from services.index.store import IndexStore, Job
-from services.runtime import context
-from services.runtime.errors import ServiceError
-from services.runtime.metrics import INDEX_DRAINED, INDEX_QUEUE
 
 log = logging.getLogger("inkwell.index")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.models.settings import ModelRegistrySettings
-from services.runtime.settings import setting
+from libs.model_registry.settings import ModelRegistrySettings
+from libs.runtime.settings import setting
 
 AUDIENCE = "inkwell.index"
 

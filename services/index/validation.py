@@ -7,7 +7,7 @@ from typing import Any
 
 import grpc
 
-from services.runtime.errors import ServiceError
+from libs.runtime.errors import ServiceError
 
 MAX_DOCUMENTS = 1000
 MAX_ID = 256

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from libs.model_registry.loaders import CausalLM
+from libs.model_registry.registry import ModelRegistry
 from services.llm.routes import ChatResult
-from services.models.loaders import CausalLM
-from services.models.registry import ModelRegistry
 
 
 @dataclass

@@ -11,22 +11,22 @@ from dataclasses import dataclass, field
 import grpc
 
 from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
+from libs.model_registry import grpc_service as models_grpc
+from libs.model_registry.catalog import ModelEntry
+from libs.model_registry.loaders import CausalLM, load_causal_lm, set_torch_threads
+from libs.model_registry.registry import ModelRegistry
+from libs.runtime.client import open_channel
+from libs.runtime.entry import run_service
+from libs.runtime.identity import InternalTokenVerifier, internal_key_cache
+from libs.runtime.jwks import KeySetCache
+from libs.runtime.server import ServiceServer, cancel_tasks, start_server
+from libs.runtime.settings import ConfigError
 from services.llm.local import LocalGenerator
 from services.llm.router import Router
 from services.llm.routes import Route
 from services.llm.service import SERVICE_NAME, LlmServicer
 from services.llm.settings import AUDIENCE, LlmSettings
 from services.llm.usage import UsageStore
-from services.models import grpc_service as models_grpc
-from services.models.catalog import ModelEntry
-from services.models.loaders import CausalLM, load_causal_lm, set_torch_threads
-from services.models.registry import ModelRegistry
-from services.runtime.client import open_channel
-from services.runtime.entry import run_service
-from services.runtime.identity import InternalTokenVerifier, internal_key_cache
-from services.runtime.jwks import KeySetCache
-from services.runtime.server import ServiceServer, cancel_tasks, start_server
-from services.runtime.settings import ConfigError
 
 log = logging.getLogger("inkwell.llm")
 

@@ -19,12 +19,12 @@ from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from libs.model_registry.catalog import Catalog
+from libs.model_registry.loading import NoModelAvailable
 from services.llm.classify import ErrorClass, UpstreamError
 from services.llm.local import LocalGenerator
 from services.llm.routes import ChatResult, Route, RouteState
 from services.llm.structured import OutputInvalid, Shape, parse, reask_message, response_format, schema_instruction
-from services.models.catalog import Catalog
-from services.models.loading import NoModelAvailable
 
 log = logging.getLogger("inkwell.llm.router")
 

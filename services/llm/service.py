@@ -11,13 +11,13 @@ import grpc
 
 from inkwell.llm.v1 import llm_service_pb2 as pb
 from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
+from libs.model_registry.registry import ModelRegistry
+from libs.runtime import context as request_context
+from libs.runtime.errors import ServiceError
+from libs.runtime.metrics import LLM_ATTEMPTS, LLM_REPLIES
 from services.llm.router import AllFailed, Attempt, Outcome, Request, Router
 from services.llm.structured import SchemaInvalid, compile_schema
 from services.llm.usage import UsageRecorder, UsageStore
-from services.models.registry import ModelRegistry
-from services.runtime import context as request_context
-from services.runtime.errors import ServiceError
-from services.runtime.metrics import LLM_ATTEMPTS, LLM_REPLIES
 
 log = logging.getLogger("inkwell.llm")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import field_validator
 
-from services.models.settings import ModelRegistrySettings
-from services.runtime.settings import setting
+from libs.model_registry.settings import ModelRegistrySettings
+from libs.runtime.settings import setting
 
 AUDIENCE = "inkwell.llm"
 

@@ -1,0 +1,109 @@
+"""Today's workflow for one user: get, generate once per (user, day), update tasks, and send the
+tasks to the index in the background (deferred while the index is not ready, never lost)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from gateway.workflow.planner import Planner
+from gateway.workflow.store import Plan, Task, WorkflowStore, plan_id
+from libs.clients.index import EnqueueResult, IndexClient
+from libs.runtime.metrics import INDEX_ENQUEUE_FAILURES
+
+log = logging.getLogger("inkwell.workflow")
+
+
+def task_document(date: str, task: Task) -> dict[str, Any]:
+    return {
+        "id": f"task:{date}:{task.id}",
+        "text": f"[{task.pillar_id}] {task.title}\n{task.description}\nstatus={task.status}",
+        "metadata": {
+            "type": "daily_task",
+            "date": date,
+            "pillar_id": task.pillar_id,
+            "status": task.status,
+            "task_id": task.id,
+        },
+    }
+
+
+class TodayWorkflow:
+    def __init__(
+        self,
+        store: WorkflowStore,
+        planner: Planner,
+        index: IndexClient,
+        on_enqueue_failure: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.planner = planner
+        self.index = index
+        self.on_enqueue_failure = on_enqueue_failure or (lambda reason: None)
+        self._generating: dict[tuple[str, str], asyncio.Task[Plan]] = {}
+        self.progress: dict[tuple[str, str], str] = {}
+
+    async def get(self, user_id: str, date: str) -> Plan | None:
+        return await self.store.get(user_id, date)
+
+    async def generate(self, user_id: str, identity_token: str, date: str) -> Plan:
+        """The user's plan for the day, generated at most once even under concurrent calls."""
+        existing = await self.store.get(user_id, date)
+        if existing is not None:
+            return existing
+        key = (user_id, date)
+        task = self._generating.get(key)
+        if task is None:
+            task = asyncio.create_task(self._generate(user_id, identity_token, date), name=f"plan-{date}")
+            self._generating[key] = task
+            task.add_done_callback(lambda _: self._generating.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _generate(self, user_id: str, identity_token: str, date: str) -> Plan:
+        key = (user_id, date)
+        self.progress[key] = "Planning today's tasks"
+        try:
+            draft = await self.planner.plan(identity_token, date)
+            self.progress[key] = "Saving the plan"
+            plan = Plan(
+                id=plan_id(user_id, date),
+                user_id=user_id,
+                date=date,
+                source="manual",
+                generation_mode=draft.generation_mode,
+                fallback_used=draft.fallback_used,
+                degraded_reason=draft.degraded_reason,
+                provenance={**draft.provenance, "task_sources": draft.source_breakdown},
+                created_at=dt.datetime.now(dt.UTC),
+                tasks=draft.tasks,
+            )
+            stored = await self.store.create(plan)
+        finally:
+            self.progress.pop(key, None)
+        await self.index_tasks(identity_token, stored.date, stored.tasks)
+        return stored
+
+    async def set_status(
+        self, user_id: str, identity_token: str, task_id: str, status: str, notes: str | None
+    ) -> tuple[Task, str] | None:
+        updated = await self.store.set_status(user_id, task_id, status, notes)
+        if updated is not None:
+            task, date = updated
+            await self.index_tasks(identity_token, date, [task])
+        return updated
+
+    async def index_tasks(self, identity_token: str, date: str, tasks: list[Task]) -> EnqueueResult | None:
+        if not tasks:
+            return None
+        result = await self.index.index_background(identity_token, [task_document(date, t) for t in tasks])
+        if not result.accepted:
+            log.warning(
+                "tasks could not be queued for indexing",
+                extra={"reason": "INDEX_ENQUEUE_FAILED", "cause": result.reason, "tasks": len(tasks)},
+            )
+            self.on_enqueue_failure(result.reason or "INDEX_ENQUEUE_FAILED")
+            INDEX_ENQUEUE_FAILURES.labels(result.reason or "INDEX_ENQUEUE_FAILED").inc()
+        return result

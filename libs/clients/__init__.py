@@ -1,0 +1,1 @@
+"""Clients of the internal services that callers (the gateway, the CLI) share."""

@@ -1,0 +1,1 @@
+"""The model registry: the one catalogue (models.toml), downloads, loading, ListModels."""

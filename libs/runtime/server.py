@@ -1,0 +1,115 @@
+"""Build, run and stop a grpc.aio server the same way for every Inkwell service.
+
+Health: the server name "" is SERVING once the process listens (liveness); each service name is
+NOT_SERVING until the service says it can work (readiness). A fresh HealthServicer would answer
+SERVING for nothing and NOT_FOUND for unset names, so names are set explicitly here.
+SIGTERM/SIGINT: every name goes NOT_SERVING, then `server.stop(grace)` lets in-flight calls finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from libs.runtime.identity import InternalTokenVerifier
+from libs.runtime.interceptor import RuntimeInterceptor
+
+log = logging.getLogger("inkwell.server")
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+SERVER_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.keepalive_permit_without_calls", 1),
+    # Clients ping idle channels every 30 s; accept that instead of answering GOAWAY "too_many_pings".
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    # Clients re-resolve DNS now and then, so new replicas get traffic (research/architecture.md §5).
+    ("grpc.max_connection_age_ms", 300_000),
+    ("grpc.max_connection_age_grace_ms", 30_000),
+]
+
+
+@dataclass
+class ServiceServer:
+    """A started server: its bound port, health servicer and the names it reports."""
+
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    service_names: tuple[str, ...]
+    grace_s: float
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def set_ready(self, ready: bool, name: str | None = None) -> None:
+        for service_name in (name,) if name else self.service_names:
+            await self.health.set(service_name, SERVING if ready else NOT_SERVING)
+
+    async def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.grace_s)
+
+    async def wait_for_termination(self) -> None:
+        await self.server.wait_for_termination()
+
+
+async def start_server(
+    *,
+    domain: str,
+    service_names: Iterable[str],
+    register: Callable[[grpc.aio.Server], None],
+    host: str,
+    port: int,
+    verifier: InternalTokenVerifier | None = None,
+    grace_s: float = 10.0,
+) -> ServiceServer:
+    """Start listening now; every service name starts NOT_SERVING until `set_ready(True)`."""
+    names = tuple(service_names)
+    server = grpc.aio.server(interceptors=[RuntimeInterceptor(domain, verifier)], options=SERVER_OPTIONS)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    register(server)
+    reflection.enable_server_reflection((*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    for name in names:
+        await health_servicer.set(name, NOT_SERVING)
+    await server.start()
+    await health_servicer.set("", SERVING)
+    log.info("listening", extra={"address": f"{host}:{bound}", "services": list(names)})
+    return ServiceServer(server, bound, health_servicer, names, grace_s)
+
+
+async def cancel_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel background tasks and wait until each has finished."""
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def run_until_signal(running: ServiceServer) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down", extra={"grace_s": running.grace_s})
+    await running.stop()
+    log.info("stopped")

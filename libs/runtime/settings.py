@@ -1,0 +1,96 @@
+"""Settings read from the environment and validated once, at startup.
+
+A bad value stops the process with one line per problem that names the variable and the fix,
+instead of surfacing later as a confusing runtime failure.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class ConfigError(Exception):
+    """One or more settings are wrong; the message lists each with its fix."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def setting(default: Any, env: str, fix: str, **kwargs: Any) -> Any:
+    """A field read from environment variable `env`, with the fix shown when it is invalid."""
+    return Field(default, validation_alias=AliasChoices(env), json_schema_extra={"env": env, "fix": fix}, **kwargs)
+
+
+class BaseServiceSettings(BaseSettings):
+    """Settings every Inkwell process shares."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False, frozen=True)
+
+    env: Environment = setting(
+        Environment.DEVELOPMENT, "INKWELL_ENV", "set INKWELL_ENV to 'development' or 'production'"
+    )
+    log_level: str = setting(
+        "INFO", "INKWELL_LOG_LEVEL", "use DEBUG, INFO, WARNING or ERROR", pattern=r"^(?i:debug|info|warning|error)$"
+    )
+    data_dir: Path = setting(Path("data"), "INKWELL_DATA_DIR", "point INKWELL_DATA_DIR at a writable directory")
+    shutdown_grace_s: float = setting(
+        10.0, "INKWELL_SHUTDOWN_GRACE_S", "a number of seconds between 0 and 120", ge=0, le=120
+    )
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(cls: type[S], **overrides: Any) -> S:
+    """Build settings from the environment; raise ConfigError naming every bad variable."""
+    try:
+        settings = cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigError([_describe(cls, err) for err in exc.errors()]) from None
+    cross_check = getattr(settings, "cross_check", None)
+    problems = cross_check() if callable(cross_check) else []
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _describe(cls: type[BaseSettings], err: Any) -> str:
+    loc = err.get("loc") or ("?",)
+    name = str(loc[0])
+    env, fix = name, ""
+    for field_name, info in cls.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if name in (field_name, extra.get("env")):
+            env, fix = str(extra.get("env", field_name)), str(extra.get("fix", ""))
+            break
+    message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"{env}: {message}" + (f". Fix: {fix}" if fix else "")
+
+
+def parse_origins(value: str) -> tuple[str, ...]:
+    """Comma-separated origins (scheme://host[:port]); ValueError names the bad one."""
+    origins = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
+            raise ValueError(f"{item!r} is not an origin like https://app.example.com")
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    return tuple(origins)
