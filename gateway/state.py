@@ -12,13 +12,14 @@ from gateway.backends import Backends
 from gateway.log_collapse import CollapsingLogger
 from gateway.session_cache import SessionCache
 from gateway.settings import GatewaySettings
+from gateway.workflow.alerts import AlertStore
 from gateway.workflow.db import database_url, open_engine
 from gateway.workflow.planner import Planner
 from gateway.workflow.store import WorkflowStore
-from gateway.workflow.subscriptions import Plans, load_plans
 from gateway.workflow.today import TodayWorkflow
 from libs.clients.index import IndexClient
 from libs.clients.names import AUTH_SERVICE_NAME, INDEX_SERVICE_NAME, LLM_SERVICE_NAME
+from libs.plans import Plans, load_plans
 
 
 class GatewayState:
@@ -50,6 +51,7 @@ class GatewayState:
         engine = await open_engine(database_url(self.settings.database_url, self.settings.data_dir))
         self.engine = engine
         self.store = WorkflowStore(engine)
+        self.alerts = AlertStore(engine)
         assert self.llm_channel is not None
         planner = Planner(self.llm_channel, self.settings.pillars, self.settings.llm_timeout_s)
         self._today = TodayWorkflow(

@@ -68,7 +68,8 @@ def provenance_summary(plan: Plan) -> dict[str, Any]:
         breakdown[source] = breakdown.get(source, 0) + 1
     return {
         "generationMode": plan.generation_mode,
-        "committeeAgentCount": 0,
+        # No agent committee runs here; the count is what the plan's provenance records (0 today).
+        "committeeAgentCount": len(plan.provenance.get("committee_agents", [])),
         "fallbackUsed": plan.fallback_used,
         "taskSourceBreakdown": breakdown,
     }
@@ -78,7 +79,8 @@ def schedule_status(date: str, plan: Plan | None) -> dict[str, Any]:
     return {
         "date": date,
         "generated": plan is not None,
-        "scheduled_run_completed": False,
+        # True only for a plan a scheduled run made; there is no scheduler yet, so plans are "manual".
+        "scheduled_run_completed": plan is not None and plan.source == "scheduled",
         "source": plan.source if plan else None,
         "created_at": _iso(plan.created_at) if plan else None,
     }
@@ -108,7 +110,9 @@ def workflow_payload(plan: Plan) -> dict[str, Any]:
                 "totalTasks": len(tasks),
                 "workflowStatus": status,
                 "totalEstimatedTime": sum(t.estimated_time for t in tasks),
-                "actualTimeSpent": 0,
+                # Null: no task start time is recorded, so time spent cannot be computed (the
+                # frontend reads `actualTimeSpent || 0`).
+                "actualTimeSpent": None,
                 "provenanceSummary": summary,
             },
             "plan": {

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from gateway.workflow.pillars import ACTION_TYPES, DEFAULT_PILLARS
+from libs.config import config_file
 from libs.model_registry.catalog import load_catalog
 from libs.model_registry.packaged import packaged_path
 from tests.support.fake_hub import FakeHub, FakeRepo
@@ -67,7 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, 
     router = router_with(day_plan())
     plans_file = tmp_path_factory.mktemp("plans") / "plans.toml"
     plans_file.write_text(
-        (Path(__file__).parents[1] / "config" / "plans.toml")
+        config_file("plans.toml")
         .read_text()
         .replace("ai_text_generation_calls = 200", "ai_text_generation_calls = 4")
     )
@@ -75,7 +76,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, 
     services.metrics = {"index": free_port(), "llm": free_port()}  # type: ignore[attr-defined]
     services.start_auth()
     services.start_index(INKWELL_INDEX_METRICS_PORT=services.metrics["index"])  # type: ignore[attr-defined]
-    services.start_llm(f"{router.url}/v1", INKWELL_LLM_METRICS_PORT=services.metrics["llm"])  # type: ignore[attr-defined]
+    services.start_llm(
+        f"{router.url}/v1",
+        INKWELL_LLM_METRICS_PORT=services.metrics["llm"],  # type: ignore[attr-defined]
+        INKWELL_PLANS_FILE=str(plans_file),  # the LLM service enforces the limits the gateway shows
+    )
     services.start_gateway(INKWELL_PLANS_FILE=str(plans_file))
     services.wait_ready()
     yield services, router
@@ -94,9 +99,9 @@ def check_workflow_shape(body: dict[str, Any], user: str, date: str) -> dict[str
         ("completedTasks", int),
         ("totalTasks", int),
         ("totalEstimatedTime", int),
-        ("actualTimeSpent", int),
     ):
         assert isinstance(workflow[key], kind), key
+    assert workflow["actualTimeSpent"] is None  # no start time is recorded: not computable
     assert workflow["workflowStatus"] in ("not_started", "in_progress", "completed", "paused", "stopped")
     assert workflow["totalTasks"] == len(workflow["tasks"])
     for task in workflow["tasks"]:
@@ -245,7 +250,7 @@ def test_monitoring_reports_real_numbers(stack: Any) -> None:
 
 
 def test_subscription_routes(stack: Any) -> None:
-    services, _ = stack
+    services, router = stack
     client = Client(services, "user_ivy")
     client.post("/api/today-workflow/generate")  # one LLM call
     status = client.get("/api/subscription/status/user_ivy").json()
@@ -275,17 +280,41 @@ def test_subscription_routes(stack: Any) -> None:
     assert all(v is not None for v in data["limits"]["limits"].values())
     assert set(data["projections"]) == {"projected_monthly_cost", "cost_limit", "projected_usage_percentage"}
     assert data["summary"]["usage_status"] == "limit_reached" and data["summary"]["unread_alerts"] == 2
+    current = data["current_period_usage"]
+    # Every limit key is computed from the records: each provider's tokens against its own key.
+    assert current["usage"]["ai_text_generation_calls"] == 4 and current["usage"]["mistral_calls"] == 4
+    assert current["usage"]["mistral_tokens"] == 4 * 19 and current["usage"]["gemini_tokens"] == 0
+    assert current["usage"]["monthly_cost"] == current["total_cost"] > 0
+    assert current["avg_response_time"] > 0 and current["error_rate"] == 0.0
+    assert [a["threshold_percentage"] for a in current["alerts"]] == [100, 80]
+    assert data["summary"]["usage_status"] == "limit_reached" and data["summary"]["unread_alerts"] == 2
+    status = client.get("/api/subscription/status/user_ivy").json()["data"]
+    assert status["can_use_api"] is False and "ai_text_generation_calls" in status["reason"]
+
+    # Over the limit: the LLM service refuses before calling a model; the plan is the labelled fallback.
+    chat_calls = len(router.chat_requests())
+    over = client.post("/api/today-workflow/generate", params={"date": "2026-02-04"}).json()["data"]["plan"]
+    assert over["fallback_used"] is True and over["degraded_reason"] == "USAGE_LIMIT_REACHED"
+    assert len(router.chat_requests()) == chat_calls
+
     alerts = client.get("/api/subscription/alerts/user_ivy", params={"unread_only": "true"}).json()
     thresholds = sorted(a["threshold_percentage"] for a in alerts["data"]["alerts"])
     assert thresholds == [80, 100] and all(isinstance(a["id"], int) for a in alerts["data"]["alerts"])
+    assert all(a["is_sent"] is False for a in alerts["data"]["alerts"])  # no delivery channel
     assert alerts["data"]["unread_count"] == 2
     first = alerts["data"]["alerts"][0]["id"]
-    assert client.post(f"/api/subscription/alerts/{first}/mark-read").json()["success"] is True
-    assert (
-        client.get("/api/subscription/alerts/user_ivy", params={"unread_only": "true"}).json()["data"]["unread_count"]
-        == 1
-    )
+    # Another user's alert, an unknown id, and ids out of bounds: 404, 404, 422 (never 200 or 500).
+    assert Client(services, "user_mallory").post(f"/api/subscription/alerts/{first}/mark-read").status_code == 404
+    missing = client.post("/api/subscription/alerts/999999999/mark-read")
+    assert missing.status_code == 404 and missing.json()["error"]["reason"] == "ALERT_NOT_FOUND"
+    for bad in (0, -1, 2**63):
+        assert client.post(f"/api/subscription/alerts/{bad}/mark-read").status_code == 422
+    marked = client.post(f"/api/subscription/alerts/{first}/mark-read").json()
+    assert marked["success"] is True and marked["data"]["read_at"]
+    after = client.get("/api/subscription/alerts/user_ivy").json()["data"]
+    assert after["unread_count"] == 1 and after["total"] == 2  # read alerts stay listed, marked read
     assert client.get("/api/subscription/dashboard/user_ivy", params={"billing_period": "2026-99"}).status_code == 422
+    assert client.get("/api/subscription/dashboard/user_ivy", params={"billing_period": ""}).status_code == 200
 
 
 # --- degraded backends ------------------------------------------------------------------------------

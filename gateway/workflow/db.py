@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -61,12 +62,20 @@ tasks = Table(
 )
 
 
-alert_reads = Table(
-    "alert_reads",
+usage_alerts = Table(
+    "usage_alerts",
     metadata,
-    Column("user_id", String(255), primary_key=True),
-    Column("alert_id", BigInteger, primary_key=True),
-    Column("read_at", DateTime(timezone=True), nullable=False),
+    # BigInteger on PostgreSQL, INTEGER (the rowid) on SQLite so that it autoincrements there too.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("user_id", String(255), nullable=False, index=True),
+    Column("billing_period", String(7), nullable=False),
+    Column("limit_key", String(64), nullable=False),
+    Column("threshold", Integer, nullable=False),
+    Column("used", Float, nullable=False),
+    Column("limit_value", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("read_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("user_id", "billing_period", "limit_key", "threshold", name="one_alert_per_crossing"),
 )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.workflow.db import alert_reads, plans, tasks
+from gateway.workflow.db import plans, tasks
 
 
 @dataclass
@@ -146,20 +146,6 @@ class WorkflowStore:
                 raise
             return existing
         return plan
-
-    async def read_alerts(self, user_id: str) -> set[int]:
-        async with self.engine.connect() as connection:
-            rows = await connection.execute(select(alert_reads.c.alert_id).where(alert_reads.c.user_id == user_id))
-            return {int(r[0]) for r in rows}
-
-    async def mark_alert_read(self, user_id: str, alert_id: int) -> None:
-        try:
-            async with self.engine.begin() as connection:
-                await connection.execute(
-                    insert(alert_reads).values(user_id=user_id, alert_id=alert_id, read_at=dt.datetime.now(dt.UTC))
-                )
-        except IntegrityError:
-            pass  # already read
 
     async def set_status(self, user_id: str, task_id: str, status: str, notes: str | None) -> tuple[Task, str] | None:
         """Update one of the user's tasks; returns it with its plan's date, or None if not theirs."""

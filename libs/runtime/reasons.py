@@ -204,6 +204,23 @@ CATALOG: dict[str, Reason] = dict(
         _r("WORKFLOW_STORE_FAILED", "workflow", "error", U, "the workflow database failed: check DATABASE_URL"),
         _r("USER_MISMATCH", "subscription", "info", K, "a user can only read their own subscription"),
         _r("USAGE_UNAVAILABLE", "subscription", "error", U, "the LLM service's usage records are unreachable"),
+        _r(
+            "USAGE_LIMIT_REACHED",
+            "subscription",
+            "info",
+            K,
+            "the user's plan limit for this period is reached: wait for the next period or assign a larger plan"
+            " (INKWELL_PLANS_FILE [assignments])",
+        ),
+        _r("ALERT_NOT_FOUND", "subscription", "info", K, "the alert id is not one of the caller's alerts"),
+        # --- HTTP edge ---
+        _r(
+            "BODY_TOO_LARGE",
+            "gateway",
+            "info",
+            K,
+            "the request body is over INKWELL_MAX_BODY_BYTES: send less (split index batches)",
+        ),
     ]
 )
 

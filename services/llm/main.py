@@ -15,6 +15,7 @@ from libs.model_registry import grpc_service as models_grpc
 from libs.model_registry.catalog import ModelEntry
 from libs.model_registry.loaders import CausalLM, load_causal_lm, set_torch_threads
 from libs.model_registry.registry import ModelRegistry
+from libs.plans import load_plans
 from libs.runtime.client import open_channel
 from libs.runtime.entry import run_service
 from libs.runtime.identity import InternalTokenVerifier, internal_key_cache
@@ -113,7 +114,7 @@ async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None
     channel = open_channel(settings.auth_address)
     keys = internal_key_cache(channel)
 
-    servicer = LlmServicer(router, registry, usage, settings.default_timeout_s)
+    servicer = LlmServicer(router, registry, usage, settings.default_timeout_s, load_plans(settings.plans_file))
 
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_LlmServiceServicer_to_server(servicer, server)

@@ -88,6 +88,7 @@ class Request:
     api_key: str | None = None
     schema: dict[str, Any] | None = None
     validator: Any = None
+    blocked_providers: frozenset[str] = frozenset()  # over the user's plan limit: not called
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -120,6 +121,12 @@ class Router:
                 attempts.append(Attempt("-", candidate, "", "skipped", ErrorClass.DEADLINE, detail="no time left"))
                 break
             kind, _, name = candidate.partition(":")
+            provider = self.catalog.remote_models[name].provider if kind == "remote" else "local"
+            if provider in request.blocked_providers:
+                attempts.append(
+                    Attempt(provider, name, "", "skipped", "USAGE_LIMIT_REACHED", detail="the plan's limit is reached")
+                )
+                continue
             if kind == "remote":
                 outcome = await self._remote(name, request, attempts)
             else:

@@ -12,9 +12,11 @@ import grpc
 from inkwell.llm.v1 import llm_service_pb2 as pb
 from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
 from libs.model_registry.registry import ModelRegistry
+from libs.plans import Plans
 from libs.runtime import context as request_context
 from libs.runtime.errors import ServiceError
 from libs.runtime.metrics import LLM_ATTEMPTS, LLM_REPLIES
+from services.llm.limits import LimitGuard
 from services.llm.router import AllFailed, Attempt, Outcome, Request, Router
 from services.llm.structured import SchemaInvalid, compile_schema
 from services.llm.usage import UsageRecorder, UsageStore
@@ -60,13 +62,30 @@ def _provenance(purpose: str, outcome: Outcome | None, attempts: list[Attempt]) 
     )
 
 
+def _user_id() -> str:
+    ctx = request_context.get()
+    return ctx.identity.user_id if ctx and ctx.identity else "-"
+
+
 class LlmServicer(pb_grpc.LlmServiceServicer):
-    def __init__(self, router: Router, registry: ModelRegistry, usage: UsageStore, default_timeout_s: float) -> None:
+    def __init__(
+        self, router: Router, registry: ModelRegistry, usage: UsageStore, default_timeout_s: float, plans: Plans
+    ) -> None:
         self.router = router
         self.registry = registry
         self.usage = usage
         self.recorder = UsageRecorder(usage)
+        self.limits = LimitGuard(plans, usage, self.recorder)
         self.default_timeout_s = default_timeout_s
+
+    def _providers(self, purpose: str) -> list[str]:
+        """The providers of the purpose's chain, in order ("local" for a local role)."""
+        found = []
+        for candidate in self.router.candidates(purpose):
+            kind, _, name = candidate.partition(":")
+            remote = self.router.catalog.remote_models.get(name) if kind == "remote" else None
+            found.append(remote.provider if remote is not None else "local")
+        return found
 
     def _request(
         self,
@@ -110,8 +129,7 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
         for attempt in attempts:
             LLM_ATTEMPTS.labels(attempt.provider, attempt.model, attempt.outcome, attempt.error_class).inc()
         LLM_REPLIES.labels(request.purpose, "ok" if outcome is not None else "failed").inc()
-        ctx = request_context.get()
-        user = ctx.identity.user_id if ctx and ctx.identity else "-"
+        user = _user_id()
         latency = (time.monotonic() - started) * 1000
         if outcome is None:
             self.recorder.add(user, request.purpose, "-", "-", "failed", 0, 0, latency)
@@ -128,18 +146,32 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
             )
 
     async def _route(self, routed: Request, criticality: int) -> Outcome | AllFailed:
-        """Run the purpose's chain; a CRITICAL request that gets nothing valid is refused here."""
-        started = time.monotonic()
+        """Admit the call under the user's plan limits, then run the purpose's chain; a CRITICAL
+        request that gets nothing valid is refused here."""
+        user = _user_id()
+        self.limits.acquire(user)
+        recorded = False
         try:
-            outcome = await self.router.run(routed)
-        except AllFailed as failure:
-            self._record(routed, failure.attempts, None, started)
-            error = self._refuse(routed, failure, criticality != pb.CRITICALITY_BEST_EFFORT)
-            if error is not None:
-                raise error from None
-            return failure
-        self._record(routed, outcome.attempts, outcome, started)
-        return outcome
+            admission = await self.limits.admit(user, self._providers(routed.purpose))
+            routed.blocked_providers = admission.blocked_providers
+            started = time.monotonic()
+            try:
+                outcome = await self.router.run(routed)
+            except AllFailed as failure:
+                self._record(routed, failure.attempts, None, started)
+                recorded = True
+                error = self._refuse(routed, failure, criticality != pb.CRITICALITY_BEST_EFFORT)
+                if error is not None:
+                    raise error from None
+                return failure
+            self._record(routed, outcome.attempts, outcome, started)
+            recorded = True
+            return outcome
+        finally:
+            if recorded:
+                self.limits.release_when_written(user)
+            else:
+                self.limits.release(user)
 
     def _refuse(self, request: Request, failure: AllFailed, critical: bool) -> ServiceError | None:
         log.warning(

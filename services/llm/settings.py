@@ -38,6 +38,11 @@ class LlmSettings(ModelRegistrySettings):
     default_timeout_s: float = setting(
         60.0, "INKWELL_LLM_TIMEOUT_S", "the longest one request may take, 1 to 600 s", ge=1, le=600
     )
+    plans_file: Path | None = setting(
+        None,
+        "INKWELL_PLANS_FILE",
+        "the subscription plans file whose limits are enforced (default: the packaged libs/config/plans.toml)",
+    )
     usage_db_override: Path | None = setting(
         None, "INKWELL_LLM_USAGE_DB", "a writable SQLite file path (default: INKWELL_DATA_DIR/llm/usage.sqlite3)"
     )

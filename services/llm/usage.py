@@ -65,11 +65,11 @@ class UsageStore:
         )
 
     def summary(self, user_id: str, since: float, until: float) -> list[dict[str, Any]]:
-        """Calls and tokens per day, provider, model and outcome."""
+        """Calls, tokens and summed latency per day, provider, model and outcome."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT date(ts, 'unixepoch') AS day, provider, model, outcome, COUNT(*), SUM(prompt_tokens),"
-                " SUM(completion_tokens) FROM usage WHERE user_id = ? AND ts >= ? AND ts < ?"
+                " SUM(completion_tokens), SUM(latency_ms) FROM usage WHERE user_id = ? AND ts >= ? AND ts < ?"
                 " GROUP BY day, provider, model, outcome ORDER BY day",
                 (user_id, since, until),
             ).fetchall()
@@ -82,8 +82,9 @@ class UsageStore:
                 "calls": calls,
                 "prompt_tokens": prompt or 0,
                 "completion_tokens": completion or 0,
+                "total_latency_ms": float(latency or 0.0),
             }
-            for day, provider, model, outcome, calls, prompt, completion in rows
+            for day, provider, model, outcome, calls, prompt, completion, latency in rows
         ]
 
     def close(self) -> None:

@@ -211,7 +211,7 @@ class GetUsageRequest(_message.Message):
     def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class UsageRow(_message.Message):
-    __slots__ = ("day", "provider", "model", "outcome", "calls", "prompt_tokens", "completion_tokens")
+    __slots__ = ("day", "provider", "model", "outcome", "calls", "prompt_tokens", "completion_tokens", "total_latency_ms")
     DAY_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -219,6 +219,7 @@ class UsageRow(_message.Message):
     CALLS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     day: str
     provider: str
     model: str
@@ -226,7 +227,8 @@ class UsageRow(_message.Message):
     calls: int
     prompt_tokens: int
     completion_tokens: int
-    def __init__(self, day: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
+    total_latency_ms: float
+    def __init__(self, day: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_latency_ms: _Optional[float] = ...) -> None: ...
 
 class GetUsageResponse(_message.Message):
     __slots__ = ("rows",)
