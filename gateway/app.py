@@ -20,8 +20,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import index_routes, monitoring_routes, ops_routes, subscription_routes, workflow_routes
 from gateway.accounting import AccountingMiddleware
+from gateway.body_limit import BodyLimitMiddleware
 from gateway.errors import ApiError, error_body, error_response, handle_api_error
 from gateway.middleware import RequestContextMiddleware
+from gateway.openapi import install_openapi
 from gateway.settings import GatewaySettings
 from gateway.state import CurrentUser, GatewayState
 
@@ -63,6 +65,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
     # Added inner first: CORS wraps everything, so error replies carry CORS headers too.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AccountingMiddleware, accounting=state.accounting)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(
@@ -102,13 +105,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(monitoring_routes.router)
     app.include_router(subscription_routes.router)
     app.include_router(ops_routes.router)
+    install_openapi(app)
 
     return app
 
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    reason = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+    reason = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "BODY_TOO_LARGE"}.get(exc.status_code, "HTTP_ERROR")
     return error_response(ApiError(exc.status_code, reason, str(exc.detail), headers=dict(exc.headers or {})))
 
 

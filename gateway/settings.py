@@ -6,7 +6,14 @@ from pathlib import Path
 
 from pydantic import field_validator
 
+from libs.runtime.limits import MAX_MESSAGE_BYTES, PROTOBUF_OVERHEAD_PER_ITEM
 from libs.runtime.settings import BaseServiceSettings, parse_origins, setting
+
+# The most documents one index request may carry (the index service's limit too).
+MAX_DOCUMENTS = 1000
+# The largest body cap for which a valid request, re-encoded as protobuf, still fits the gRPC
+# message limit set on every channel (libs/runtime/limits.py), with 1 MiB to spare.
+MAX_BODY_CAP = MAX_MESSAGE_BYTES - MAX_DOCUMENTS * PROTOBUF_OVERHEAD_PER_ITEM - 1024 * 1024
 
 DEV_ORIGINS = ("http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:3000", "http://127.0.0.1:5173")
 
@@ -39,6 +46,14 @@ class GatewaySettings(BaseServiceSettings):
     )
     session_cache_size: int = setting(
         10_000, "INKWELL_SESSION_CACHE_SIZE", "number of verified tokens to keep, 0 to 1000000", ge=0, le=1_000_000
+    )
+    max_body_bytes: int = setting(
+        8 * 1024 * 1024,
+        "INKWELL_MAX_BODY_BYTES",
+        f"bytes a request body may have, 1024 to {MAX_BODY_CAP} (bodies over it are refused with 413 before"
+        " they are read)",
+        ge=1024,
+        le=MAX_BODY_CAP,
     )
     failure_log_window_s: float = setting(
         60.0, "INKWELL_FAILURE_LOG_WINDOW_S", "seconds between 1 and 3600", ge=1, le=3600

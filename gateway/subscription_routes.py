@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import grpc
 from fastapi import APIRouter, Path, Query, Request
 from google.protobuf import timestamp_pb2
+from pydantic import WithJsonSchema
 
 from gateway.errors import ApiError, responses
 from gateway.state import CurrentUser, GatewayState
@@ -113,7 +114,11 @@ async def dashboard(
     user_id: str,
     user: CurrentUser,
     request: Request,
-    billing_period: Annotated[str | None, Query(description="YYYY-MM; empty or absent: all time")] = None,
+    billing_period: Annotated[
+        str | None,
+        WithJsonSchema({"type": "string", "pattern": r"^(\d{4}-(0[1-9]|1[0-2]))?$"}),
+        Query(description="YYYY-MM; absent or empty: all time"),
+    ] = None,
 ) -> dict[str, Any]:
     _same_user(user_id, user)
     if billing_period == "":

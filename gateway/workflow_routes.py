@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from gateway.errors import ApiError
 from gateway.state import CurrentUser, GatewayState
@@ -20,12 +20,16 @@ from gateway.workflow.store import Plan, Task
 
 router = APIRouter(prefix="/api/today-workflow", tags=["today workflow"])
 
-DateParam = Annotated[str | None, Query(description="YYYY-MM-DD (UTC); default today")]
+DateParam = Annotated[
+    str | None,
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}),
+    Query(description="YYYY-MM-DD (UTC); absent or empty: today"),
+]
 DONE = ("completed", "skipped")
 
 
 def _date(value: str | None) -> str:
-    if value is None:
+    if not value:
         return dt.datetime.now(dt.UTC).date().isoformat()
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         raise ApiError(422, "REQUEST_INVALID", f"date {value[:20]!r} is not YYYY-MM-DD")

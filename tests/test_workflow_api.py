@@ -68,9 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, 
     router = router_with(day_plan())
     plans_file = tmp_path_factory.mktemp("plans") / "plans.toml"
     plans_file.write_text(
-        config_file("plans.toml")
-        .read_text()
-        .replace("ai_text_generation_calls = 200", "ai_text_generation_calls = 4")
+        config_file("plans.toml").read_text().replace("ai_text_generation_calls = 200", "ai_text_generation_calls = 4")
     )
     services = Services(tmp_path_factory.mktemp("workflow-stack"))
     services.metrics = {"index": free_port(), "llm": free_port()}  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ import json
 import grpc
 
 from libs.runtime import context
+from libs.runtime.limits import MESSAGE_SIZE_OPTIONS
 
 _SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 
@@ -16,6 +17,7 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.enable_retries", 0),
+    *MESSAGE_SIZE_OPTIONS,
 ]
 
 

@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 
 from libs.runtime.identity import InternalTokenVerifier
 from libs.runtime.interceptor import RuntimeInterceptor
+from libs.runtime.limits import MESSAGE_SIZE_OPTIONS
 
 log = logging.getLogger("inkwell.server")
 
@@ -38,6 +39,7 @@ SERVER_OPTIONS = [
     # Clients re-resolve DNS now and then, so new replicas get traffic (research/architecture.md §5).
     ("grpc.max_connection_age_ms", 300_000),
     ("grpc.max_connection_age_grace_ms", 30_000),
+    *MESSAGE_SIZE_OPTIONS,
 ]
 
 
