@@ -167,6 +167,13 @@ CATALOG: dict[str, Reason] = dict(
             "wait: a damaged index is being rebuilt from the stored documents",
         ),
         _r("INDEX_SYNC_FAILED", "index", "error", D, "report it: an index could not catch up with the store"),
+        _r(
+            "STORAGE_UNWRITABLE",
+            "index",
+            "error",
+            C,
+            "the index directory is read-only or full: free space or remount it read-write; it serves again by itself",
+        ),
         _r("INDEX_DRAIN_FAILED", "index", "error", D, "report it: a batch failed and stays queued"),
         _r("INDEX_ENQUEUE_FAILED", "gateway", "warning", U, "the index service could not be reached to queue tasks"),
         _r("JOB_NOT_FOUND", "index", "info", K, "the job id is not one of yours"),

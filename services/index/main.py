@@ -169,6 +169,9 @@ async def start_index(settings: IndexSettings, registry: ModelRegistry | None = 
     tasks = [
         asyncio.create_task(bring_up(core, registry, settings), name="index-bring-up"),
         asyncio.create_task(drain_forever(core), name="index-drain"),
+        asyncio.create_task(
+            core.watch_storage(settings.index_dir, settings.storage_probe_s), name="index-storage-probe"
+        ),
     ]
     running = RunningIndex(server, core, registry, tasks)
 

@@ -49,12 +49,17 @@ class Readiness:
         self._changed = asyncio.Condition()
         self._on_change = on_change
         self._rebuilding: set[str] = set()
+        self._storage_problem: str | None = None
+        self._held: tuple[State, str, str, float, dict[str, str]] | None = None
 
     @property
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
     async def set(self, state: State, reason: str = "", message: str = "", progress: float = 0.0, **extra: str) -> None:
+        if self._storage_problem is not None and reason != "STORAGE_UNWRITABLE":
+            self._held = (state, reason, message, progress, extra)  # applied when storage recovers
+            return
         current = self._snapshot
         changed = (state, reason) != (current.state, current.reason)
         self._snapshot = replace(
@@ -77,6 +82,21 @@ class Readiness:
                 await self._on_change(self._snapshot)
         async with self._changed:
             self._changed.notify_all()
+
+    async def storage(self, problem: str | None) -> None:
+        """FAILED / STORAGE_UNWRITABLE while `problem` is set; the held state again once it clears."""
+        if problem is not None:
+            if self._storage_problem is None:
+                current = self._snapshot
+                self._held = (current.state, current.reason, current.message, current.progress, {})
+            self._storage_problem = problem
+            await self.set(State.FAILED, "STORAGE_UNWRITABLE", f"the index storage cannot be written: {problem}")
+        elif self._storage_problem is not None:
+            self._storage_problem = None
+            held, self._held = self._held, None
+            if held is not None:
+                state, reason, message, progress, extra = held
+                await self.set(state, reason, message, progress, **extra)
 
     async def rebuilding(self, active: bool, key: str) -> None:
         """Track index rebuilds: DEGRADED while any runs, READY again after."""

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -16,7 +17,7 @@ from inkwell.index.v1 import index_service_pb2_grpc as pb_grpc
 from libs.runtime import context
 from libs.runtime.errors import ServiceError
 from libs.runtime.metrics import INDEX_DRAINED, INDEX_QUEUE
-from services.index import validation
+from services.index import storage, validation
 from services.index.engine import IndexEngine
 from services.index.readiness import Readiness, Snapshot
 from services.index.store import IndexStore, Job
@@ -89,9 +90,24 @@ class IndexCore:
         return self.engine
 
     async def enqueue(self, kind: str, payload: list[Any]) -> Job:
-        job = await asyncio.to_thread(self.store.enqueue, _user(), kind, payload)
+        if self.readiness.snapshot.reason == "STORAGE_UNWRITABLE":
+            raise storage.refusal(self.readiness.snapshot.message)
+        try:
+            job = await asyncio.to_thread(self.store.enqueue, _user(), kind, payload)
+        except Exception as exc:
+            problem = storage.unwritable_reason(exc)
+            if problem is None:
+                raise
+            await self.readiness.storage(problem)
+            raise storage.refusal(problem) from None
         self.wake.set()
         return job
+
+    async def watch_storage(self, directory: Path, interval_s: float) -> None:
+        """Probe the storage at start and every `interval_s`: NOT_SERVING while it cannot be written."""
+        while True:
+            await self.readiness.storage(await asyncio.to_thread(storage.probe, directory))
+            await asyncio.sleep(interval_s)
 
     async def wait_done(self, job: Job, timeout_s: float) -> Job:
         event = self._done.setdefault(job.id, asyncio.Event())
@@ -157,7 +173,12 @@ async def drain_forever(core: IndexCore) -> None:
             core.finished(jobs)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
+            problem = storage.unwritable_reason(exc)
+            if problem is not None:  # stays queued; the storage probe says when to go on
+                await core.readiness.storage(problem)
+                await asyncio.sleep(1.0)
+                continue
             log.exception(
                 "indexing batch failed; it stays queued and is retried", extra={"reason": "INDEX_DRAIN_FAILED"}
             )

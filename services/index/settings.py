@@ -33,6 +33,13 @@ class IndexSettings(ModelRegistrySettings):
     max_wait_s: float = setting(
         30.0, "INKWELL_INDEX_MAX_WAIT_S", "the longest a call waits for readiness, 0.1 to 600 s", ge=0.1, le=600
     )
+    storage_probe_s: float = setting(
+        10.0,
+        "INKWELL_INDEX_STORAGE_PROBE_S",
+        "seconds between checks that the index directory can be written, 0.1 to 3600",
+        ge=0.1,
+        le=3600,
+    )
 
     @property
     def index_dir(self) -> Path:
