@@ -414,10 +414,40 @@ def test_llm_service_down_still_gives_a_plan(tmp_path: Path) -> None:
         services.start_auth()
         services.start_index()
         services.start_gateway()  # no llm process at all
-        response = Client(services, "user_max").post("/api/today-workflow/generate")
+        client = Client(services, "user_max")
+        response = client.post("/api/today-workflow/generate")
         assert response.status_code == 200
         plan = response.json()["data"]["plan"]
         assert plan["generation_mode"] == "controlled_fallback" and plan["degraded_reason"] == "LLM_UNAVAILABLE"
+        assert client.post("/api/today-workflow/generate").json()["data"]["plan"]["fallback_used"] is True
+
+        # The user finishes one fallback task; then the LLM service comes back.
+        touched = response.json()["data"]["workflow"]["tasks"][0]
+        client.post(f"/api/today-workflow/tasks/{touched['id']}/status", json={"status": "completed"})
+        router = router_with(day_plan())
+        try:
+            services.start_llm(f"{router.url}/v1")
+            deadline = time.monotonic() + 60  # until the gateway's channel has reconnected
+            while True:
+                body = client.post("/api/today-workflow/generate").json()["data"]
+                sources = [t["metadata"].get("source") for t in body["workflow"]["tasks"]]
+                if sources.count("controlled_fallback") == 1 or time.monotonic() > deadline:
+                    break
+            plan, tasks = body["plan"], body["workflow"]["tasks"]
+            # The fallback was regenerated; the touched task (and its pillar) is kept as it was, and
+            # the plan still says a fallback task is in it.
+            assert plan["fallback_used"] is True and plan["provenance"]["regenerated_after"] == "LLM_UNAVAILABLE"
+            assert plan["provenance_summary"]["taskSourceBreakdown"].get("controlled_fallback") == 1
+            kept = [t for t in tasks if t["id"] == touched["id"]]
+            assert kept and kept[0]["status"] == "completed"
+            others = [t for t in tasks if t["id"] != touched["id"]]
+            assert others and all(t["metadata"].get("source") != "controlled_fallback" for t in others)
+            assert not [t for t in others if t["pillarId"] == touched["pillarId"]]
+            assert {t["pillarId"] for t in tasks} == set(DEFAULT_PILLARS)
+            again = client.post("/api/today-workflow/generate").json()["data"]["workflow"]["tasks"]
+            assert [t["id"] for t in again] == [t["id"] for t in tasks]  # a real plan is never regenerated
+        finally:
+            router.stop()
     finally:
         services.stop()
 

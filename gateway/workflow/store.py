@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -146,6 +146,58 @@ class WorkflowStore:
                 raise
             return existing
         return plan
+
+    async def replace_untouched(self, plan: Plan, keep: list[Task], new_tasks: list[Task]) -> Plan | None:
+        """Swap the plan's untouched tasks (pending, never decided) for `new_tasks` and update the
+        plan row from `plan`; tasks the user touched meanwhile are kept whatever `keep` says."""
+        keep_ids = [t.id for t in keep]
+        async with self.engine.begin() as connection:
+            await connection.execute(
+                delete(tasks).where(
+                    tasks.c.plan_id == plan.id,
+                    tasks.c.id.not_in(keep_ids),
+                    tasks.c.status == "pending",
+                    tasks.c.decided_at.is_(None),
+                )
+            )
+            position = len(keep_ids) + 1000  # after whatever was kept
+            if new_tasks:
+                await connection.execute(
+                    insert(tasks),
+                    [
+                        {
+                            "id": t.id,
+                            "plan_id": plan.id,
+                            "user_id": plan.user_id,
+                            "position": position + n,
+                            "pillar_id": t.pillar_id,
+                            "title": t.title[:255],
+                            "description": t.description,
+                            "status": t.status,
+                            "priority": t.priority,
+                            "estimated_time": t.estimated_time,
+                            "dependencies": t.dependencies,
+                            "action_url": t.action_url,
+                            "action_type": t.action_type,
+                            "metadata": t.metadata,
+                            "enabled": t.enabled,
+                            "decided_at": None,
+                            "completion_notes": None,
+                        }
+                        for n, t in enumerate(new_tasks)
+                    ],
+                )
+            await connection.execute(
+                update(plans)
+                .where(plans.c.id == plan.id)
+                .values(
+                    generation_mode=plan.generation_mode,
+                    fallback_used=plan.fallback_used,
+                    degraded_reason=plan.degraded_reason,
+                    provenance=plan.provenance,
+                )
+            )
+        return await self.get(plan.user_id, plan.date)
 
     async def set_status(self, user_id: str, task_id: str, status: str, notes: str | None) -> tuple[Task, str] | None:
         """Update one of the user's tasks; returns it with its plan's date, or None if not theirs."""
