@@ -24,6 +24,8 @@ from tests.support.stack import Services
 from tests.test_workflow_api import LLAMA8, QWEN72, day_plan
 
 USER = "user_fuzz"
+# The first operation also starts the stack; every operation makes up to 8 calls plus coverage cases.
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")

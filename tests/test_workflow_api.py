@@ -285,7 +285,6 @@ def test_subscription_routes(stack: Any) -> None:
     assert current["usage"]["monthly_cost"] == current["total_cost"] > 0
     assert current["avg_response_time"] > 0 and current["error_rate"] == 0.0
     assert [a["threshold_percentage"] for a in current["alerts"]] == [100, 80]
-    assert data["summary"]["usage_status"] == "limit_reached" and data["summary"]["unread_alerts"] == 2
     status = client.get("/api/subscription/status/user_ivy").json()["data"]
     assert status["can_use_api"] is False and "ai_text_generation_calls" in status["reason"]
 
