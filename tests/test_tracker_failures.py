@@ -211,7 +211,12 @@ def test_unknown_model_id(tmp_path: Path) -> None:
             assert [c["requested_model"] for c in plan["provenance"]["calls"]] == [LLAMA8]
             assert plan["provenance"]["calls"][0]["attempts"][0]["error_class"] == "MODEL_UNAVAILABLE"
         assert router.chat_requests(QWEN72) == []
-        checks = run_doctor({**services.env, "INKWELL_LLM_ADDR": f"127.0.0.1:{services.llm_port}"}, "llm")
+        doctor_env = {
+            **services.env,
+            "INKWELL_AUTH_ADDR": services.auth_address,  # the doctor's identity comes from the auth service
+            "INKWELL_LLM_ADDR": f"127.0.0.1:{services.llm_port}",
+        }
+        checks = run_doctor(doctor_env, "llm")
         model = next(c for c in checks if c["name"] == "qwen2.5-72b-instruct")
         assert model["status"] == "FAIL" and model["reason"] == "MODEL_UNAVAILABLE" and QWEN72 in model["cause"]
         page = httpx.get(  # loopback, development; the session gives the gateway an identity for Diagnose
