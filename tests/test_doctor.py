@@ -184,3 +184,25 @@ def test_warning_lines_are_kept_as_written(capsys: pytest.CaptureFixture[str]) -
     records = logs.recent_records(60)
     assert [r["event"] for r in records] == ["kept"] and records[0]["reason"] == "TRANSIENT"
     assert logs.recent_lines(60)[0] == [w for w in written if '"kept"' in w]
+
+
+async def test_a_hanging_or_crashing_check_costs_only_its_own_rows() -> None:
+    import asyncio
+
+    from libs.runtime.diagnostics import DiagnosticsServicer, finding
+
+    async def fine() -> list[pb.Finding]:
+        return [finding("x", "fine", "PASS", "ok")]
+
+    async def hangs() -> list[pb.Finding]:
+        await asyncio.Event().wait()
+        return []
+
+    async def crashes() -> list[pb.Finding]:
+        raise RuntimeError("boom")
+
+    servicer = DiagnosticsServicer("svc", "x", {"fine": fine, "slow": hangs, "broken": crashes})
+    rows = {f.name: f for f in await servicer._run_checks(0.2)}
+    assert rows["fine"].status == pb.CHECK_STATUS_PASS
+    assert (rows["slow"].status, rows["slow"].reason) == (pb.CHECK_STATUS_FAIL, "DIAGNOSE_INCOMPLETE")
+    assert (rows["broken"].reason, rows["broken"].reason_class) == ("INTERNAL_DEFECT", pb.REASON_CLASS_DEFECT)

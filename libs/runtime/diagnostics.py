@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -29,7 +29,9 @@ log = logging.getLogger("inkwell.diagnostics")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DiagnosticsService"].full_name
 LOG_WINDOW_S = 3600.0
 DEFAULT_BUDGET_S = 10.0
-Checks = Callable[[], Awaitable[list[pb.Finding]]]
+Check = Callable[[], Awaitable[list[pb.Finding]]]
+# Named groups of checks; they run at once, and one that hangs or crashes costs only its own rows.
+Checks = Mapping[str, Check]
 
 STATUS = {"PASS": pb.CHECK_STATUS_PASS, "WARN": pb.CHECK_STATUS_WARN, "FAIL": pb.CHECK_STATUS_FAIL}
 
@@ -64,22 +66,26 @@ class DiagnosticsServicer(pb_grpc.DiagnosticsServiceServicer):
         self.checks = checks
         self.verifier = verifier
 
-    async def _run_checks(self, budget_s: float) -> list[pb.Finding]:
+    async def _run_group(self, name: str, check: Check, budget_s: float) -> list[pb.Finding]:
         try:
-            return await asyncio.wait_for(self.checks(), timeout=budget_s)
+            return await asyncio.wait_for(check(), timeout=budget_s)
         except TimeoutError:
             return [
                 finding(
                     self.area,
-                    "checks",
+                    name,
                     "FAIL",
-                    f"the checks did not finish within {budget_s:.1f} s",
+                    f"the {name} checks did not finish within {budget_s:.1f} s",
                     "DIAGNOSE_INCOMPLETE",
                 )
             ]
         except Exception as exc:  # a crashing check is a defect, reported like any other result
-            log.exception("a diagnose check crashed", extra={"reason": "INTERNAL_DEFECT"})
-            return [finding(self.area, "checks", "FAIL", f"a check crashed: {type(exc).__name__}", "INTERNAL_DEFECT")]
+            log.exception("a diagnose check crashed", extra={"reason": "INTERNAL_DEFECT", "check": name})
+            return [finding(self.area, name, "FAIL", f"the check crashed: {type(exc).__name__}", "INTERNAL_DEFECT")]
+
+    async def _run_checks(self, budget_s: float) -> list[pb.Finding]:
+        groups = await asyncio.gather(*(self._run_group(n, c, budget_s) for n, c in self.checks.items()))
+        return [f for group in groups for f in group]
 
     async def Diagnose(self, request: pb.DiagnoseRequest, context: grpc.aio.ServicerContext) -> pb.DiagnoseResponse:
         if self.verifier is not None:

@@ -10,7 +10,7 @@ import httpx
 
 from inkwell.auth.v1 import auth_service_pb2 as auth_pb
 from inkwell.diagnostics.v1 import diagnostics_service_pb2 as pb
-from libs.runtime.diagnostics import finding
+from libs.runtime.diagnostics import Checks, finding
 from services.auth.key_sources import frontend_api_jwks_url
 from services.auth.self_check import ConfigSelfCheck
 from services.auth.service import AuthComponents
@@ -44,7 +44,7 @@ async def _jwks_and_clock(components: AuthComponents) -> list[pb.Finding]:
     return out
 
 
-async def auth_checks(components: AuthComponents) -> list[pb.Finding]:
+async def _configuration(components: AuthComponents) -> list[pb.Finding]:
     settings = components.settings
     check = ConfigSelfCheck(settings, components.http, log_findings=False)
     await check.run()
@@ -72,6 +72,13 @@ async def auth_checks(components: AuthComponents) -> list[pb.Finding]:
         )
     if settings.clerk_issuer and settings.secret_key and not any(f.code.startswith("CLERK_") for f in check.findings):
         out.append(finding(AREA, "same instance", "PASS", "publishable and secret key serve the same key ids"))
-    if settings.clerk_issuer and not settings.jwt_key:
-        out += await _jwks_and_clock(components)
     return out
+
+
+async def _jwks(components: AuthComponents) -> list[pb.Finding]:
+    settings = components.settings
+    return await _jwks_and_clock(components) if settings.clerk_issuer and not settings.jwt_key else []
+
+
+def auth_checks(components: AuthComponents) -> Checks:
+    return {"configuration": lambda: _configuration(components), "JWKS": lambda: _jwks(components)}

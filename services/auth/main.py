@@ -75,7 +75,7 @@ async def start_auth(settings: AuthSettings) -> RunningAuth:
     diagnostics = DiagnosticsServicer(
         SERVICE_NAME,
         "clerk",
-        lambda: auth_checks(components),
+        auth_checks(components),
         InternalTokenVerifier(list(settings.internal_audiences), local_keys),
     )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from inkwell.diagnostics.v1 import diagnostics_service_pb2 as pb
 from libs.model_registry.diagnose import model_findings
 from libs.model_registry.registry import ModelRegistry
-from libs.runtime.diagnostics import finding
+from libs.runtime.diagnostics import Checks, finding
 from services.index.readiness import State
 from services.index.service import IndexCore
 
@@ -29,12 +29,11 @@ def _storage(index_dir: Path) -> pb.Finding:
     return finding(AREA, "storage", "PASS", f"{index_dir} is writable")
 
 
-async def index_checks(core: IndexCore, registry: ModelRegistry, index_dir: Path) -> list[pb.Finding]:
-    out = [await asyncio.to_thread(_storage, index_dir)]
+async def _queue(core: IndexCore) -> list[pb.Finding]:
     queued, oldest = await asyncio.to_thread(core.store.queue_stats)
     age = time.time() - oldest if oldest else 0.0
     slow = queued > 0 and age >= QUEUE_AGE_WARN_S
-    out.append(
+    return [
         finding(
             AREA,
             "queue",
@@ -42,15 +41,29 @@ async def index_checks(core: IndexCore, registry: ModelRegistry, index_dir: Path
             f"{queued} job(s) queued; oldest {age:.0f} s old",
             "INDEX_NOT_READY" if slow else "",
         )
-    )
+    ]
+
+
+async def _readiness(core: IndexCore) -> list[pb.Finding]:
     snap = core.readiness.snapshot
     detail = (
         f"{snap.state.value}{': ' + snap.reason if snap.reason else ''}{' ' + snap.message if snap.message else ''}"
     )
     if snap.state is State.READY:
-        out.append(finding(AREA, "readiness", "PASS", f"READY with {snap.model}"))
-    elif snap.state is State.FAILED:
-        out.append(finding(AREA, "readiness", "FAIL", detail, snap.reason or "MODEL_UNAVAILABLE"))
-    else:
-        out.append(finding(AREA, "readiness", "WARN", detail, snap.reason or "INDEX_NOT_READY"))
-    return out + await model_findings(registry, ROLES, ROLES)
+        return [finding(AREA, "readiness", "PASS", f"READY with {snap.model}")]
+    if snap.state is State.FAILED:
+        return [finding(AREA, "readiness", "FAIL", detail, snap.reason or "MODEL_UNAVAILABLE")]
+    return [finding(AREA, "readiness", "WARN", detail, snap.reason or "INDEX_NOT_READY")]
+
+
+async def _storage_check(index_dir: Path) -> list[pb.Finding]:
+    return [await asyncio.to_thread(_storage, index_dir)]
+
+
+def index_checks(core: IndexCore, registry: ModelRegistry, index_dir: Path) -> Checks:
+    return {
+        "storage": lambda: _storage_check(index_dir),
+        "queue": lambda: _queue(core),
+        "readiness": lambda: _readiness(core),
+        "models": lambda: model_findings(registry, ROLES, ROLES),
+    }

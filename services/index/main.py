@@ -154,7 +154,7 @@ async def start_index(settings: IndexSettings, registry: ModelRegistry | None = 
     auth_channel = open_channel(settings.auth_address)
     keys = internal_key_cache(auth_channel)
 
-    diagnostics = DiagnosticsServicer(SERVICE_NAME, "index", lambda: index_checks(core, registry, settings.index_dir))
+    diagnostics = DiagnosticsServicer(SERVICE_NAME, "index", index_checks(core, registry, settings.index_dir))
 
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_IndexServiceServicer_to_server(IndexServicer(core), server)

@@ -8,7 +8,7 @@ import asyncio
 from inkwell.diagnostics.v1 import diagnostics_service_pb2 as pb
 from libs.model_registry.diagnose import model_findings
 from libs.model_registry.registry import ModelRegistry
-from libs.runtime.diagnostics import finding
+from libs.runtime.diagnostics import Checks, finding
 from services.llm.router import Router
 from services.llm.routes import RouteState
 from services.llm.settings import LlmSettings
@@ -34,7 +34,7 @@ def _token(settings: LlmSettings) -> pb.Finding:
     return finding(AREA, "HF_TOKEN", "PASS", "present and well formed")
 
 
-async def llm_checks(settings: LlmSettings, router: Router, registry: ModelRegistry) -> list[pb.Finding]:
+async def _routes(settings: LlmSettings, router: Router) -> list[pb.Finding]:
     out = [_token(settings)]
     routes = router.routes
     await asyncio.gather(*(r.preflight() for r in routes.values()))
@@ -62,4 +62,11 @@ async def llm_checks(settings: LlmSettings, router: Router, registry: ModelRegis
             )
         else:
             out.append(finding(AREA, name, "PASS", f"{label}: live"))
-    return out + await model_findings(registry, ROLES, frozenset())
+    return out
+
+
+def llm_checks(settings: LlmSettings, router: Router, registry: ModelRegistry) -> Checks:
+    return {
+        "routes": lambda: _routes(settings, router),
+        "models": lambda: model_findings(registry, ROLES, frozenset()),
+    }

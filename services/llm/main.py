@@ -119,7 +119,7 @@ async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None
 
     servicer = LlmServicer(router, registry, usage, settings.default_timeout_s)
 
-    diagnostics = DiagnosticsServicer(SERVICE_NAME, "llm", lambda: llm_checks(settings, router, registry))
+    diagnostics = DiagnosticsServicer(SERVICE_NAME, "llm", llm_checks(settings, router, registry))
 
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_LlmServiceServicer_to_server(servicer, server)
