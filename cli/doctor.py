@@ -100,8 +100,10 @@ async def run(areas: list[str] | None, token: str | None) -> list[Check]:
             await channel.close()
     if not areas:
         return rows
-    keep = set(areas) | set(wanted) | {"doctor"}
-    return [r for r in rows if r.area in keep and (r.area != "services" or "services" in areas)]
+    own = {*wanted, "doctor"}  # the gatherer's rows about the services it asked (clock, diagnose, identity)
+    return [
+        r for r in rows if r.area in areas or (not r.service and r.area in own) or ("services" in areas and r.service)
+    ]
 
 
 def run_doctor(areas: list[str] | None, token: str | None) -> list[Check]:
