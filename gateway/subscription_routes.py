@@ -22,6 +22,7 @@ from inkwell.llm.v1 import llm_service_pb2_grpc as llm_grpc
 from libs.plans import usage_by_key
 from libs.runtime.client import call_metadata
 from libs.runtime.errors import from_rpc_error
+from libs.runtime.protoenum import from_enum
 
 router = APIRouter(prefix="/api/subscription", tags=["subscription"])
 MAX_ALERT_ID = 2**63 - 1
@@ -48,7 +49,7 @@ async def _usage(request: Request, token: str, since: float = 0.0) -> list[dict[
             "day": r.day,
             "provider": r.provider,
             "model": r.model,
-            "outcome": r.outcome,
+            "outcome": from_enum(llm_pb.UsageOutcome, r.outcome, lower=True),
             "calls": r.calls,
             "prompt_tokens": r.prompt_tokens,
             "completion_tokens": r.completion_tokens,

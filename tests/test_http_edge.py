@@ -1,6 +1,6 @@
 """The gateway's HTTP edge over real processes: body caps, invalid content in either index write
 mode, gRPC message limits that agree with the gateway's, and an index whose storage cannot be
-written (NOT_SERVING with STORAGE_UNWRITABLE, serving again once it can)."""
+written (NOT_SERVING with STORAGE_NOT_WRITABLE, serving again once it can)."""
 
 from __future__ import annotations
 
@@ -124,14 +124,14 @@ def test_unwritable_storage_is_not_serving_then_recovers(edge: Services) -> None
     try:
         _wait_health(edge, health_pb2.HealthCheckResponse.NOT_SERVING)
         readiness = edge.readiness()
-        assert readiness.reason == "STORAGE_UNWRITABLE"
+        assert readiness.reason == "STORAGE_NOT_WRITABLE"
         with pytest.raises(grpc.RpcError) as caught:
             edge.index_docs("user_ro", [{"id": "r1", "text": "kept out while read-only"}])
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
-        assert single_error_info(caught.value).reason == "STORAGE_UNWRITABLE"  # type: ignore[arg-type]
+        assert single_error_info(caught.value).reason == "STORAGE_NOT_WRITABLE"  # type: ignore[arg-type]
         with client(edge, "user_ro") as http:
             reply = http.post("/api/index/documents", json={"documents": [{"id": "r2", "text": "also refused"}]})
-        assert reply.status_code == 503 and reply.json()["error"]["reason"] == "STORAGE_UNWRITABLE"
+        assert reply.status_code == 503 and reply.json()["error"]["reason"] == "STORAGE_NOT_WRITABLE"
         assert "retry-after" in reply.headers
     finally:
         _chattr("-i", index_dir)

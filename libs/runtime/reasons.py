@@ -167,13 +167,6 @@ CATALOG: dict[str, Reason] = dict(
             "wait: a damaged index is being rebuilt from the stored documents",
         ),
         _r("INDEX_SYNC_FAILED", "index", "error", D, "report it: an index could not catch up with the store"),
-        _r(
-            "STORAGE_UNWRITABLE",
-            "index",
-            "error",
-            C,
-            "the index directory is read-only or full: free space or remount it read-write; it serves again by itself",
-        ),
         _r("INDEX_DRAIN_FAILED", "index", "error", D, "report it: a batch failed and stays queued"),
         _r("INDEX_ENQUEUE_FAILED", "gateway", "warning", U, "the index service could not be reached to queue tasks"),
         _r("JOB_NOT_FOUND", "index", "info", K, "the job id is not one of yours"),
@@ -227,6 +220,36 @@ CATALOG: dict[str, Reason] = dict(
             "info",
             K,
             "the request body is over INKWELL_MAX_BODY_BYTES: send less (split index batches)",
+        ),
+        # --- doctor (Diagnose and its gatherers) ---
+        _r(
+            "DIAGNOSE_INCOMPLETE",
+            "doctor",
+            "warning",
+            U,
+            "a check did not finish within the Diagnose deadline: the dependency it names is slow or hangs",
+        ),
+        _r(
+            "DIAGNOSE_UNAVAILABLE",
+            "doctor",
+            "error",
+            U,
+            "the service did not answer Diagnose: check that it runs and that its address is right",
+        ),
+        _r(
+            "CLOCK_SKEW",
+            "doctor",
+            "warning",
+            C,
+            "the clocks disagree beyond the allowed skew: run NTP (chrony, systemd-timesyncd) on every host",
+        ),
+        _r(
+            "STORAGE_NOT_WRITABLE",
+            "index",
+            "error",
+            C,
+            "point INKWELL_DATA_DIR (or INKWELL_INDEX_DIR) at a writable directory; at run time the volume is"
+            " read-only or full: free space or remount it read-write, the index serves again by itself",
         ),
     ]
 )

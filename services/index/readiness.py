@@ -57,7 +57,7 @@ class Readiness:
         return self._snapshot
 
     async def set(self, state: State, reason: str = "", message: str = "", progress: float = 0.0, **extra: str) -> None:
-        if self._storage_problem is not None and reason != "STORAGE_UNWRITABLE":
+        if self._storage_problem is not None and reason != "STORAGE_NOT_WRITABLE":
             self._held = (state, reason, message, progress, extra)  # applied when storage recovers
             return
         current = self._snapshot
@@ -84,13 +84,13 @@ class Readiness:
             self._changed.notify_all()
 
     async def storage(self, problem: str | None) -> None:
-        """FAILED / STORAGE_UNWRITABLE while `problem` is set; the held state again once it clears."""
+        """FAILED / STORAGE_NOT_WRITABLE while `problem` is set; the held state again once it clears."""
         if problem is not None:
             if self._storage_problem is None:
                 current = self._snapshot
                 self._held = (current.state, current.reason, current.message, current.progress, {})
             self._storage_problem = problem
-            await self.set(State.FAILED, "STORAGE_UNWRITABLE", f"the index storage cannot be written: {problem}")
+            await self.set(State.FAILED, "STORAGE_NOT_WRITABLE", f"the index storage cannot be written: {problem}")
         elif self._storage_problem is not None:
             self._storage_problem = None
             held, self._held = self._held, None

@@ -90,7 +90,7 @@ class IndexCore:
         return self.engine
 
     async def enqueue(self, kind: str, payload: list[Any]) -> Job:
-        if self.readiness.snapshot.reason == "STORAGE_UNWRITABLE":
+        if self.readiness.snapshot.reason == "STORAGE_NOT_WRITABLE":
             raise storage.refusal(self.readiness.snapshot.message)
         try:
             job = await asyncio.to_thread(self.store.enqueue, _user(), kind, payload)

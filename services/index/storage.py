@@ -1,5 +1,5 @@
 """Whether the index's storage can be written: a read-only or full volume makes the index
-NOT_SERVING with STORAGE_UNWRITABLE (instead of INTERNAL_DEFECT on every write while health says
+NOT_SERVING with STORAGE_NOT_WRITABLE (instead of INTERNAL_DEFECT on every write while health says
 SERVING), and it serves again once a write succeeds.
 
 Two signals: a failed write (EROFS, ENOSPC, EDQUOT, EACCES, EPERM, or SQLite's read-only / full /
@@ -57,7 +57,7 @@ def probe(directory: Path) -> str | None:
 def refusal(detail: str) -> ServiceError:
     return ServiceError(
         grpc.StatusCode.UNAVAILABLE,
-        "STORAGE_UNWRITABLE",
+        "STORAGE_NOT_WRITABLE",
         f"the index storage cannot be written ({detail}); the write was not stored",
         {"cause": detail},
         retry_after_s=RETRY_AFTER_S,
