@@ -28,7 +28,7 @@ from tests.support.grpc_errors import single_error_info
 QWEN72 = "Qwen/Qwen2.5-72B-Instruct"
 LLAMA8 = "meta-llama/Llama-3.1-8B-Instruct"
 SCHEMA = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]}
-MESSAGES = [pb.Message(role="user", content="One task as JSON.")]
+MESSAGES = [pb.Message(role=pb.ROLE_USER, content="One task as JSON.")]
 
 
 def plans_with(tmp_path: Path, **limits: float) -> Path:
@@ -155,5 +155,5 @@ async def test_concurrent_calls_cannot_all_slip_under_the_limit(llm: Any, tmp_pa
     assert 1 <= len(served) <= 3 and len(served) + len(refused) == 8
     assert all(r.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for r in refused)
     usage = await stub.GetUsage(pb.GetUsageRequest(), metadata=llm.md, timeout=5)
-    assert sum(row.calls for row in usage.rows if row.outcome == "ok") == len(served)
+    assert sum(row.calls for row in usage.rows if row.outcome == pb.USAGE_OUTCOME_OK) == len(served)
     assert all(row.total_latency_ms > 0 for row in usage.rows)
