@@ -35,10 +35,15 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     # Clients ping idle channels every 30 s; accept that instead of answering GOAWAY "too_many_pings".
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
-    # Clients re-resolve DNS now and then, so new replicas get traffic (research/architecture.md §5).
-    ("grpc.max_connection_age_ms", 300_000),
+    # Connections are closed after INKWELL_GRPC_MAX_CONNECTION_AGE_S (server_options): clients then
+    # re-resolve DNS, so replicas added behind a headless Service get traffic.
     ("grpc.max_connection_age_grace_ms", 30_000),
 ]
+
+
+def server_options(max_connection_age_s: float) -> list[tuple[str, int]]:
+    """SERVER_OPTIONS plus the connection age limit."""
+    return [*SERVER_OPTIONS, ("grpc.max_connection_age_ms", int(max_connection_age_s * 1000))]
 
 
 @dataclass
@@ -76,10 +81,11 @@ async def start_server(
     port: int,
     verifier: InternalTokenVerifier | None = None,
     grace_s: float = 10.0,
+    max_connection_age_s: float = 300.0,
 ) -> ServiceServer:
     """Start listening now; every service name starts NOT_SERVING until `set_ready(True)`."""
     names = tuple(service_names)
-    server = grpc.aio.server(interceptors=[RuntimeInterceptor(domain, verifier)], options=SERVER_OPTIONS)
+    server = grpc.aio.server(interceptors=[RuntimeInterceptor(domain, verifier)], options=server_options(max_connection_age_s))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     register(server)

@@ -58,6 +58,7 @@ async def start_auth(settings: AuthSettings) -> RunningAuth:
         host=settings.host,
         port=settings.port,
         grace_s=settings.shutdown_grace_s,
+        max_connection_age_s=settings.grpc_max_connection_age_s,
     )
     components.start()
     tasks = [
