@@ -85,7 +85,9 @@ async def start_server(
 ) -> ServiceServer:
     """Start listening now; every service name starts NOT_SERVING until `set_ready(True)`."""
     names = tuple(service_names)
-    server = grpc.aio.server(interceptors=[RuntimeInterceptor(domain, verifier)], options=server_options(max_connection_age_s))
+    server = grpc.aio.server(
+        interceptors=[RuntimeInterceptor(domain, verifier)], options=server_options(max_connection_age_s)
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     register(server)
