@@ -76,6 +76,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy2(ROOT / "pyproject.toml", src / "pyproject.toml")
     for top in SOURCES:
         shutil.copytree(ROOT / top, src / top, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for old in (CACHE / "wheels").glob("*") if (CACHE / "wheels").exists() else []:
+        shutil.rmtree(old, ignore_errors=True)  # one wheel is enough: the cache must not grow per edit
     staging = tmp_path_factory.mktemp("wheel-out")
     _pip("wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(staging), str(src))
     out.mkdir(parents=True, exist_ok=True)
@@ -91,8 +93,10 @@ def venv_for(name: str, wheel: Path) -> Path:
     venv = CACHE / f"{name}-{key}"
     python = venv / "bin" / "python"
     if not (venv / ".complete").exists():
-        # A venv left half-installed by an interrupted run has no `.complete`: start it over.
-        shutil.rmtree(venv, ignore_errors=True)
+        # A venv left half-installed by an interrupted run has no `.complete`: start it over; venvs
+        # of older locks of this set are dropped (each holds hundreds of MB for the torch sets).
+        for old in CACHE.glob(f"{name}-*"):
+            shutil.rmtree(old, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
         _pip("install", "--quiet", "-r", str(lock), python=python)
         (venv / ".complete").write_text(lock.read_text())
