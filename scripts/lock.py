@@ -23,13 +23,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK_DIR = ROOT / "requirements"
-# Lock name -> the extras it installs. `dev` is everything the tests, lint and `make run` need.
+# Lock name -> the extras it installs. `dev` is everything the tests, lint and `make run` need; it
+# is compiled first and constrains the others, so every deployable runs the versions tests ran.
 SETS: dict[str, tuple[str, ...]] = {
+    "dev": ("auth", "llm", "index", "gateway", "dev"),
     "auth": ("auth",),
     "llm": ("llm",),
     "index": ("index",),
     "gateway": ("gateway",),
-    "dev": ("auth", "llm", "index", "gateway", "dev"),
 }
 MARKER = "# inkwell-lock: pyproject-deps-sha256="
 PROJECT = "inkwell"
@@ -75,6 +76,7 @@ def compile_lock(name: str, extras: tuple[str, ...], digest: str, upgrade: bool)
     cmd = [sys.executable, "-m", "piptools", "compile", "--quiet", "pyproject.toml", "-o", str(lock)]
     cmd += ["--strip-extras", "--allow-unsafe", "--no-emit-find-links", "--no-emit-index-url"]
     cmd += ["--upgrade"] if upgrade else []
+    cmd += ["--constraint", "requirements/dev.txt"] if name != "dev" else []
     for extra in extras:
         cmd += ["--extra", extra]
     env = {**os.environ, "CUSTOM_COMPILE_COMMAND": "make lock"}
@@ -82,6 +84,16 @@ def compile_lock(name: str, extras: tuple[str, ...], digest: str, upgrade: bool)
     body = _drop_self(lock.read_text())
     header = f"{MARKER}{digest}\n# Extras: {', '.join(extras)}. Install: pip install -r {lock.relative_to(ROOT)}\n"
     lock.write_text(header + body)
+
+
+def pins(lock: Path) -> dict[str, str]:
+    """name -> version of every `name==version` line."""
+    found = {}
+    for line in lock.read_text().splitlines():
+        name, sep, version = line.partition("==")
+        if sep and not line.startswith((" ", "#")):
+            found[name.strip().lower()] = version.split()[0]
+    return found
 
 
 def check() -> int:
@@ -93,6 +105,16 @@ def check() -> int:
             "run 'make lock' and commit requirements/",
             file=sys.stderr,
         )
+        return 1
+    dev = pins(LOCK_DIR / "dev.txt")
+    drift = [
+        f"requirements/{name}.txt pins {pkg}=={version}, dev.txt {dev.get(pkg)}"
+        for name in SETS
+        for pkg, version in pins(LOCK_DIR / f"{name}.txt").items()
+        if dev.get(pkg) != version
+    ]
+    if drift:
+        print("\n".join([*drift, "run 'make lock': deployables must run the versions the tests ran"]), file=sys.stderr)
         return 1
     print(f"requirements/*.txt match pyproject.toml ({digest[:12]})")
     return 0

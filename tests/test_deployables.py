@@ -89,7 +89,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def venv_for(name: str, wheel: Path) -> Path:
     """A virtualenv holding exactly requirements/<name>.txt plus the wheel; reused while the lock is unchanged."""
     lock = ROOT / "requirements" / f"{name}.txt"
-    key = hashlib.sha256(lock.read_bytes() + sys.version.encode()).hexdigest()[:16]
+    # Keyed on the pins alone: regenerated comments in the lock do not cost a cold reinstall.
+    pinned = sorted(line for line in lock.read_text().splitlines() if "==" in line and not line.startswith((" ", "#")))
+    key = hashlib.sha256("\n".join([*pinned, sys.version]).encode()).hexdigest()[:16]
     venv = CACHE / f"{name}-{key}"
     python = venv / "bin" / "python"
     if not (venv / ".complete").exists():
