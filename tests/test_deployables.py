@@ -292,20 +292,7 @@ def external_imports(package: str) -> set[str]:
     return {top for top in tops if top not in INTERNAL and top not in sys.stdlib_module_names}
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        *[n for n in PACKAGES if n != "gateway"],
-        pytest.param(
-            "gateway",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="/ops imports libs.doctor, which imports services.llm (tenacity, openai, torch) until "
-                "the doctor runs as a Diagnose RPC in each service (issue 10 part 5): remove this mark then",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("name", list(PACKAGES))
 def test_lazy_imports_stay_inside_the_lock(name: str, fleet: Fleet, tmp_path: Path) -> None:
     """Function-level imports too (the import walk cannot see them): each must be installed in the venv."""
     modules = sorted(external_imports(PACKAGES[name]))
