@@ -31,7 +31,7 @@ lock: $(STAMP) ## Regenerate requirements/*.txt (one lock per deployable + dev) 
 	$(PY) -m scripts.lock
 
 .PHONY: lock-check
-lock-check: ## Fail if requirements/*.txt are stale against pyproject.toml's dependency tables
+lock-check: ## Fail if requirements/*.txt are stale against pyproject.toml or pin other versions than dev.txt
 	@$(PYTHON) -m scripts.lock --check
 
 .PHONY: protos
