@@ -51,7 +51,7 @@ class GatewayState:
         self.engine = engine
         self.store = WorkflowStore(engine)
         assert self.llm_channel is not None
-        planner = Planner(self.llm_channel, self.settings.pillars, self.settings.llm_timeout_s)
+        planner = Planner(self.llm_channel, self.settings.pillars, self.settings.plan_budget_s)
         self._today = TodayWorkflow(
             self.store,
             planner,

@@ -200,6 +200,21 @@ CATALOG: dict[str, Reason] = dict(
         _r("PLAN_NOT_FOUND", "workflow", "info", K, "POST /api/today-workflow/generate creates the plan"),
         _r("TASK_NOT_FOUND", "workflow", "info", K, "the task is not one of yours"),
         _r("PILLARS_MISSING", "workflow", "warning", U, "the LLM left pillars out; fallback tasks fill them"),
+        _r(
+            "LLM_DEADLINE",
+            "workflow",
+            "warning",
+            U,
+            "the model did not answer within its share of the plan budget (INKWELL_PLAN_BUDGET_S); "
+            "the detail names the model: check the provider's latency or reorder [purposes.workflow_plan]",
+        ),
+        _r(
+            "INDEX_OUTBOX_FAILED",
+            "workflow",
+            "error",
+            U,
+            "the index refused a plan's tasks for good (the row's reason says why); they stay in the outbox table",
+        ),
         _r("LLM_UNAVAILABLE", "workflow", "error", U, "the LLM service did not answer: check that it runs (readyz)"),
         _r("WORKFLOW_STORE_FAILED", "workflow", "error", U, "the workflow database failed: check DATABASE_URL"),
         _r("USER_MISMATCH", "subscription", "info", K, "a user can only read their own subscription"),
