@@ -28,6 +28,11 @@ class GatewaySettings(BaseServiceSettings):
         gt=0,
         lt=60,
     )
+    service_key: str = setting(
+        "",
+        "INKWELL_SERVICE_KEY",
+        "the auth service's INKWELL_SERVICE_KEY (default: read from INKWELL_DATA_DIR/auth/service.key)",
+    )
     outbox_backoff_s: float = setting(
         1.0, "INKWELL_OUTBOX_BACKOFF_S", "first retry delay of the index outbox, 0.05 to 60 s", ge=0.05, le=60
     )

@@ -73,6 +73,20 @@ CATALOG: dict[str, Reason] = dict(
         _r("JWKS_KEY_INVALID", "auth", "warning", U, "a key in the JWKS could not be parsed; it is skipped"),
         _r("KEY_LOOKUP_FAILED", "auth", "error", D, "report it: a key lookup failed without a specific reason"),
         _r("AUDIENCE_UNKNOWN", "auth", "warning", K, "ask for audiences listed in INKWELL_INTERNAL_AUDIENCES"),
+        _r(
+            "SERVICE_KEY_INVALID",
+            "auth",
+            "error",
+            C,
+            "set the same INKWELL_SERVICE_KEY on the auth service and the gateway (or share the data directory)",
+        ),
+        _r(
+            "SERVICE_KEY_MISSING",
+            "gateway",
+            "error",
+            C,
+            "the gateway has no service key: set INKWELL_SERVICE_KEY (the auth service's) or share its data directory",
+        ),
         _r("AUTH_UNAVAILABLE", "gateway", "error", U, "the auth service did not answer: check that it runs (readyz)"),
         # --- auth: configuration findings ---
         _r(
