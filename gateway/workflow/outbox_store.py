@@ -71,22 +71,26 @@ class OutboxStore:
             index_outbox.c.next_attempt_at <= now,
             or_(index_outbox.c.lease_until.is_(None), index_outbox.c.lease_until <= now),
         )
+        # One statement: the rows are picked and leased atomically (SQLite takes its write lock;
+        # PostgreSQL locks the picked rows and other drains skip them), so no two drains share a row.
+        pick = (
+            select(index_outbox.c.id)
+            .where(due)
+            .order_by(index_outbox.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
         async with self.engine.begin() as connection:
             rows = (
                 await connection.execute(
-                    select(index_outbox)
-                    .where(due)
-                    .order_by(index_outbox.c.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
+                    update(index_outbox)
+                    .where(index_outbox.c.id.in_(pick), due)
+                    .values(lease_until=now + dt.timedelta(seconds=lease_s))
+                    .returning(*index_outbox.c)
                 )
             ).all()
-            if rows:
-                await connection.execute(
-                    update(index_outbox)
-                    .where(index_outbox.c.id.in_([r.id for r in rows]))
-                    .values(lease_until=now + dt.timedelta(seconds=lease_s))
-                )
+        rows = sorted(rows, key=lambda r: r.id)
         return [
             OutboxRow(r.id, r.user_id, r.org_id or "", list(r.documents), r.attempts, utc(r.created_at)) for r in rows
         ]
