@@ -7,6 +7,7 @@ short internal-identity lifetime, so the suite runs the real logic in seconds: t
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
@@ -185,3 +186,28 @@ def test_tasks_arrive_after_the_index_comes_back(stack: Any) -> None:
     client.wait_for_task(title)
     ops = httpx.get(f"{services.gateway_url}/ops", timeout=30).text
     assert "id=outbox-failed class=ok>0<" in ops
+
+
+def test_a_delivery_the_index_refuses_for_good_is_marked_failed_and_shown(stack: Any) -> None:
+    """REQUEST_INVALID is not retried forever: the row is kept as failed, with its reason, on /ops."""
+    services, _ = stack
+
+    async def enqueue_invalid() -> None:
+        from gateway.workflow.db import open_engine
+        from gateway.workflow.outbox_store import enqueue
+
+        engine = await open_engine(f"sqlite+aiosqlite:///{services.data_dir / 'workflow' / 'workflow.sqlite3'}")
+        async with engine.begin() as connection:
+            await enqueue(connection, "user_bad", "", [{"id": "task:x", "text": "   "}], dt.datetime.now(dt.UTC))
+        await engine.dispose()
+
+    asyncio.run(enqueue_invalid())
+    deadline = time.monotonic() + 20  # the drain polls every few seconds besides being woken
+    while time.monotonic() < deadline:
+        metrics = httpx.get(f"{services.gateway_url}/metrics", timeout=10).text
+        if metric(metrics, 'inkwell_index_outbox_depth{state="failed"}') >= 1:
+            break
+        time.sleep(0.2)
+    assert metric(metrics, 'inkwell_index_outbox_attempts_total{outcome="failed",reason="REQUEST_INVALID"}') == 1
+    ops = httpx.get(f"{services.gateway_url}/ops", timeout=30).text
+    assert "id=outbox-failed class=bad>1<" in ops and "REQUEST_INVALID" in ops and "documents[0].text" in ops
