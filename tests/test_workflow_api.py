@@ -208,8 +208,12 @@ def test_generated_tasks_reach_the_index(stack: Any) -> None:
     services, _ = stack
     client = Client(services, "user_eve")
     client.post("/api/today-workflow/generate")
-    services.wait_drained()
-    hits = client.get("/api/index/search", params={"q": "do the publish work", "filter": "type:daily_task"}).json()
+    deadline = time.monotonic() + 60  # the outbox delivers in the background, then the index embeds
+    hits: dict[str, Any] = {"hits": []}
+    while time.monotonic() < deadline and not hits["hits"]:
+        response = client.get("/api/index/search", params={"q": "do the publish work", "filter": "type:daily_task"})
+        hits = response.json() if response.status_code == 200 else {"hits": []}
+        time.sleep(0.1)
     assert hits["hits"] and hits["hits"][0]["metadata"]["pillar_id"] == "publish"
 
 
@@ -375,7 +379,11 @@ def test_index_not_ready_does_not_slow_or_fail_the_plan(tmp_path: Path) -> None:
         response = client.post("/api/today-workflow/generate")
         assert response.status_code == 200 and time.monotonic() - started < 5
         assert response.json()["data"]["plan"]["fallback_used"] is False
+        deadline = time.monotonic() + 20  # the outbox delivers right after the plan commits
         readiness = client.get("/api/index/readiness").json()["readiness"]
+        while readiness["queued_jobs"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            readiness = client.get("/api/index/readiness").json()["readiness"]
         assert readiness["state"] == "LOADING_MODEL" and readiness["queued_jobs"] >= 1
         hub.hold.set()
         services.wait_ready()
