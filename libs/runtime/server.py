@@ -29,6 +29,7 @@ log = logging.getLogger("inkwell.server")
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
+
 def server_options(client_keepalive_ms: int = KEEPALIVE_MS) -> list[tuple[str, int]]:
     """Server options that accept the clients' keepalive (libs/runtime/client.py channel_options).
 
