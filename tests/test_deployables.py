@@ -149,6 +149,8 @@ class Fleet:
             "HF_HUB_OFFLINE": "1",
             "INKWELL_TORCH_THREADS": "1",
             "INKWELL_AUTH_ADDR": f"127.0.0.1:{self.ports['auth']}",
+            # Read by auth and the gateway only (each deployable's settings ignore unknown variables).
+            "INKWELL_SERVICE_KEY": "deployables-test-service-key-0123456789abcdef",
         }
 
     def settings(self, name: str, data: Path) -> dict[str, str]:

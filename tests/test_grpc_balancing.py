@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import grpc
 import pytest
@@ -42,4 +43,5 @@ def test_max_connection_age_is_a_validated_setting(monkeypatch: pytest.MonkeyPat
 
 
 def test_clients_balance_round_robin_over_every_resolved_address() -> None:
-    assert dict(client.CHANNEL_OPTIONS)["grpc.service_config"] == '{"loadBalancingConfig": [{"round_robin": {}}]}'
+    service_config = json.loads(str(dict(client.CHANNEL_OPTIONS)["grpc.service_config"]))
+    assert service_config["loadBalancingConfig"] == [{"round_robin": {}}]

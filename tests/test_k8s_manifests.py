@@ -145,6 +145,10 @@ def test_production_by_default_and_no_secret_values_committed() -> None:
     for secret in (doc for doc in dev if doc["kind"] == "Secret"):
         for key, value in secret.get("data", {}).items():
             assert key == "CLERK_AUTHORIZED_PARTIES" or value == "", f"{secret['metadata']['name']}.{key}"
+    for component in ("auth", "gateway"):  # one service key, shared, never per pod
+        (container,) = find(prod, "Deployment", component)["spec"]["template"]["spec"]["containers"]
+        refs = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") for e in container["env"]}
+        assert refs["INKWELL_SERVICE_KEY"] == "inkwell-service-key", component
     config = find(prod, "ConfigMap", "inkwell-config")["data"]
     assert config["INKWELL_AUTH_ADDR"] == "dns:///auth-headless:50051"
     assert int(config["INKWELL_GRPC_MAX_CONNECTION_AGE_S"]) > 0
