@@ -29,6 +29,7 @@ class EnqueueResult:
     job_id: str = ""
     reason: str = ""
     message: str = ""
+    code: str = ""  # the gRPC status name when refused (INVALID_ARGUMENT is not worth retrying)
     error: RemoteError | None = None  # the refusal as received, so callers map its status
 
 
@@ -84,7 +85,9 @@ class IndexClient:
                 "could not queue documents for indexing",
                 extra={"reason": remote.reason, "code": remote.code.name, "documents": len(documents)},
             )
-            return EnqueueResult(False, reason=remote.reason, message=remote.message, error=remote)
+            return EnqueueResult(
+                False, reason=remote.reason, message=remote.message, code=remote.code.name, error=remote
+            )
         return EnqueueResult(True, job_id=response.job.id)
 
     async def _call(self, method: Any, request: Any, identity_token: str, timeout_s: float | None) -> Any:
