@@ -224,14 +224,14 @@ def _entries(groups: list[_Group]) -> dict[str, _Entry]:
 
 
 def _signatures(records: Iterable[Record]) -> list[Signature]:
-    buckets: dict[tuple[str, str, str, str], list[Record]] = defaultdict(list)
+    buckets: dict[tuple[str, str, str, str, str], list[Record]] = defaultdict(list)
     for r in records:
         label = r.reason or (f"{r.implies} (effect)" if r.implies else "")
         if r.first_cause and r.first_cause != r.reason:
             label = f"{r.reason} (first cause {r.first_cause})"
-        buckets[(label, r.service, r.logger, r.where)].append(r)
+        buckets[(label, r.service, r.logger, r.where, r.legacy or "")].append(r)
     out = []
-    for (label, service, logger, where), rs in buckets.items():
+    for (label, service, logger, where, _), rs in buckets.items():
         firsts = [s for s, _ in (r.span for r in rs) if s is not None]
         lasts = [e for _, e in (r.span for r in rs) if e is not None]
         statuses = Counter(str(r.status) for r in rs if r.status is not None)
@@ -309,17 +309,20 @@ def _confidence(entry: _Entry, catalog: Reason | None, root_count: int) -> tuple
         basis.append("+0 the root itself was not logged, only its effects")
     elif disordered:
         basis.append(f"+0 in {len(disordered)} trace(s) the gateway failed before the service it called")
-    elif entry.effects and linked == 0:
+    elif entry.inferred and linked == 0:
         basis.append(f"+0 effects linked only by inference ({entry.inferred} trace(s)), not by a shared trace id")
     elif not precedes:
         basis.append("+0 an effect was logged before the root's first line")
     else:
         points += 1
-        basis.append(
-            "+1 causal order: the root precedes every effect and each trace's first failure is in the callee"
-            if entry.effects
-            else "+1 causal order: no other failure competes in its traces"
-        )
+        if not entry.effects:
+            basis.append("+1 causal order: no other failure competes in its traces")
+        elif linked:
+            basis.append(
+                "+1 causal order: the root precedes every effect and each trace's first failure is in the callee"
+            )
+        else:
+            basis.append("+1 causal order: the root's first line precedes its first effect (legacy signatures)")
     level = "Low" if catalog is None else ("Low", "Low", "Medium", "High")[points]
     return level, basis
 
@@ -434,10 +437,10 @@ def build(
                 effects=effects,
                 endpoints=_endpoints(everything),
                 behaviour=_behaviour(entry, roots, effects),
-                hypothesis=_hypothesis(catalog, code, first.service, effects, startup),
+                hypothesis=_hypothesis(catalog, code, first_failing, effects, startup),
                 confidence=confidence,
                 confidence_basis=basis,
-                files=list(catalog.files) if catalog else [],
+                files=_files(catalog, everything),
                 fix=catalog.remedy if catalog else "add the code to libs/runtime/reasons.py with its remedy",
                 validation=_validation(catalog, code, entry),
                 questions=answer(code, subsystem, everything, records, failures, window_end),
@@ -460,6 +463,13 @@ def build(
         issues=issues,
         unclassified=_unclassified(unclassified_lines),
     )
+
+
+def _files(catalog: Reason | None, records: list[Record]) -> list[str]:
+    """The legacy modules named by the legacy lines themselves, then the catalog's Inkwell files."""
+    legacy = sorted({r.logger.split(":")[0] for r in records if r.legacy and "." in r.logger})
+    out = [f"{module.replace('.', '/')}.py (legacy backend, named by its log lines)" for module in legacy]
+    return out + (list(catalog.files) if catalog else [])
 
 
 def _title(code: str, catalog: Reason | None, first: Record, subsystem: str) -> str:

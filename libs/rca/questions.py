@@ -73,7 +73,10 @@ def _auth(code: str, mine: list[Record], failures: list[Record]) -> list[str]:
 def _llm(code: str, mine: list[Record], failures: list[Record]) -> list[str]:
     out = []
     models = sorted({r.model for r in mine if r.model})
-    routes = sorted({r.route for r in mine if r.route and not r.route.startswith("/")})
+    routes = sorted(
+        {r.route for r in mine if r.route and not r.route.startswith("/")}
+        | {str(r.fields["base_url"]) for r in mine if r.fields.get("base_url")}
+    )
     providers = sorted({r.provider for r in mine if r.provider})
     if models:
         out.append(f"Which model ids failed? {', '.join(models)}.")
@@ -82,7 +85,7 @@ def _llm(code: str, mine: list[Record], failures: list[Record]) -> list[str]:
     attempts = [a for r in mine for a in (r.fields.get("attempts") or []) if isinstance(a, str)]
     if attempts:
         out.append(f"Did the fallback models fail the same way? {len(attempts)} attempt(s): " + "; ".join(attempts[:3]))
-    fallbacks = [r for r in mine if "fallback" in r.event.lower() or r.implies]
+    fallbacks = [r for r in mine if r.implies or ("fallback" in r.event.lower() and not r.legacy)]
     if fallbacks:
         out.append(
             f"Did callers fall back and hide the failure? Yes: {sum(r.count for r in fallbacks)} downstream "

@@ -19,6 +19,10 @@ LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRIT
 LOG_SUFFIXES = (".log", ".jsonl")
 _PLAIN_TS = re.compile(r"(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,](\d{1,6}))?\s?(Z|[+-]\d{2}:?\d{2})?")
 _PLAIN_LEVEL = re.compile(r"\b(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b")
+# loguru's "| LEVEL | module:function:line - message" and uvicorn's "LEVEL:  message"
+_LOGURU_SOURCE = re.compile(r"\|\s*[A-Z]+\s*\|\s*(?P<module>[\w.]+)(?::(?P<function>[\w<>]+))?(?::\d+)?\s+-\s")
+_UVICORN = re.compile(r"^(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):\s+")
+_ID_SEGMENT = re.compile(r"^(?:user_\w+|org_\w+|\d+|[0-9a-f]{8,}|[0-9a-f-]{36})$", re.IGNORECASE)
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -165,6 +169,14 @@ def from_plain(text: str, source: str, line: int, last_ts: float | None) -> Reco
     level = _PLAIN_LEVEL.search(text)
     if level:
         record.level = "WARNING" if level.group(1) == "WARN" else level.group(1)
+    source_match = _LOGURU_SOURCE.search(text)
+    if source_match:
+        function = source_match.group("function")
+        record.logger = source_match.group("module") + (f":{function}" if function else "")
+    elif _UVICORN.match(text):
+        record.logger = "uvicorn"
+    if record.route:
+        record.route = "/".join("{id}" if _ID_SEGMENT.match(part) else part for part in record.route.split("/"))
     return record
 
 

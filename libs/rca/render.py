@@ -7,6 +7,7 @@ import json
 
 from libs.rca.engine import CLASS_WORDS, Issue, Signature, Tracker
 
+EXPECTED_WORDS = "expected behaviour, not a defect (no fix needed)"
 TRIAGE_RULES = (
     "Repeated lines are grouped under one signature (code, process, logger, route/model) with counts.",
     "Each trace (shared trace id or request id, across processes) is filed under its first failing"
@@ -40,7 +41,7 @@ def _issue(n: int, i: Issue) -> list[str]:
         f"- Status: {i.status}",
         f"- Severity: {i.severity}",
         f"- Subsystem: {i.subsystem}",
-        f"- Class: {i.klass} - {CLASS_WORDS.get(i.klass, '')}",
+        f"- Class: {i.klass} - {EXPECTED_WORDS if i.expected else CLASS_WORDS.get(i.klass, '')}",
         f"- First failing subsystem: {i.first_failing}",
         "- Error signatures:",
         *[f"  - {_sig(s)}" for s in i.signatures],
