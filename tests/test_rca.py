@@ -18,35 +18,7 @@ from tests.support.processes import ROOT, clean_env
 
 # Written from the seed tracker's signatures, in the legacy backend's loguru and uvicorn formats,
 # with the unrelated lines a day of its logs also holds.
-LEGACY_LOG = """\
-INFO:     Started server process [22056]
-INFO:     Waiting for application startup.
-2026-03-10 09:12:01.004 | INFO     | services.database:init_database:88 - Database initialized
-INFO:     127.0.0.1:52311 - "GET /health HTTP/1.1" 200 OK
-2026-03-10 09:12:04.120 | WARNING  | middleware.auth_middleware:verify_token:214 - Unverified token rejected (production).
-2026-03-10 09:12:04.121 | ERROR    | middleware.auth_middleware:get_current_user:301 - AUTHENTICATION ERROR: Token verification failed for endpoint: GET /api/content-planning/monitoring/lightweight-stats
-2026-03-10 09:12:04.530 | WARNING  | middleware.auth_middleware:verify_token:214 - Unverified token rejected (production).
-2026-03-10 09:12:04.531 | ERROR    | middleware.auth_middleware:get_current_user:301 - AUTHENTICATION ERROR: Token verification failed for endpoint: GET /api/subscription/dashboard/user_2abc
-2026-03-10 09:12:05.002 | WARNING  | middleware.auth_middleware:verify_token:214 - Unverified token rejected (production).
-2026-03-10 09:12:05.003 | ERROR    | middleware.auth_middleware:get_current_user:301 - AUTHENTICATION ERROR: Token verification failed for endpoint: GET /api/subscription/status/user_2abc
-INFO:     127.0.0.1:52318 - "GET /api/subscription/status/user_2abc HTTP/1.1" 401 Unauthorized
-2026-03-10 09:13:10.410 | INFO     | api.today_workflow:generate:120 - Generating today workflow for user user_2abc
-2026-03-10 09:13:10.902 | WARNING  | services.llm_providers.huggingface_provider:huggingface_structured_json_response:412 - HF structured model not found: Qwen/Qwen2.5-72B-Instruct. Trying fallback model.
-2026-03-10 09:13:11.310 | ERROR    | services.llm_providers.huggingface_provider:_call:201 - Hugging Face API call failed: Not Found
-2026-03-10 09:13:11.702 | WARNING  | services.llm_providers.huggingface_provider:huggingface_structured_json_response:440 - HF structured model not found (no response_format path): meta-llama/Llama-3.1-8B-Instruct
-2026-03-10 09:13:12.005 | ERROR    | services.llm_providers.huggingface_provider:huggingface_structured_json_response:460 - Hugging Face structured JSON generation failed: NotFoundError: Not Found
-2026-03-10 09:13:12.006 | ERROR    | services.llm_providers.main_text_generation:llm_text_gen:77 - [llm_text_gen] Provider huggingface failed: RetryError[<Future at 0x7f3 state=finished raised NotFoundError>]
-2026-03-10 09:13:12.300 | INFO     | services.today_workflow_service:_fallback_tasks:310 - Using fallback tasks for 6 pillars
-2026-03-10 09:13:12.812 | ERROR    | services.intelligence.txtai_service:index_content:235 - Cannot index content - service not initialized for user user_2abc
-2026-03-10 09:13:13.020 | ERROR    | services.intelligence.txtai_service:index_content:235 - Cannot index content - service not initialized for user user_9xyz
-Traceback (most recent call last):
-  File "backend/services/intelligence/txtai_service.py", line 235, in index_content
-RuntimeError: txtai service not initialized
-WARNING:  StatReload detected changes in 'api\\today_workflow.py'. Reloading...
-INFO:     Shutting down
-WARNING:  StatReload detected changes in 'api\\today_workflow.py'. Reloading...
-2026-03-10 09:20:00.000 | INFO     | services.scheduler:tick:40 - 3 jobs run, 0 failed
-"""
+LEGACY_LOG = (Path(__file__).parent / "support" / "legacy_backend.log").read_text()
 
 
 def legacy_tracker(tmp_path: Path) -> Tracker:
@@ -243,3 +215,23 @@ def test_cli_reads_directories_and_stdin(tmp_path: Path) -> None:
     bad = run_cli(str(tmp_path), "--since", "yesterday")
     assert bad.returncode == 2 and "--since takes" in bad.stderr
     assert run_cli(str(tmp_path / "nope")).returncode == 2
+
+
+def test_ops_block_renders_the_live_tracker_escaped(tmp_path: Path) -> None:
+    from gateway.ops_tracker import live_tracker, tracker_html
+
+    outage = jwks_outage(tmp_path)
+    auth_lines = (outage / "auth.log").read_text().splitlines()
+    gateway_lines = (outage / "gateway.jsonl").read_text().splitlines()
+    hostile = jline(
+        "2026-03-10T09:00:06.000Z", "llm", "inkwell.llm", "ERROR", "<script>alert(1)</script>", reason="INTERNAL_DEFECT"
+    )
+    now = parse_since("2026-03-10T09:10:00Z")
+    tracker = live_tracker({"auth": auth_lines, "llm": [hostile]}, gateway_lines[:5], now=now)
+    assert [i.reason for i in tracker.issues] == ["JWKS_UNAVAILABLE", "INTERNAL_DEFECT"]
+    page = tracker_html(tracker, truncated=["llm"])
+    assert "Issue 1: JWKS_UNAVAILABLE in auth" in page and "first failing <b>auth (libs.runtime.jwks)</b>" in page
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "buffer of: llm" in page
+    old = live_tracker({"auth": auth_lines}, gateway_lines, now=now + 7200)  # more than an hour later
+    assert old.issues == [] and "No failures in the last hour." in tracker_html(old)
