@@ -235,3 +235,72 @@ def test_ops_block_renders_the_live_tracker_escaped(tmp_path: Path) -> None:
     assert "buffer of: llm" in page
     old = live_tracker({"auth": auth_lines}, gateway_lines, now=now + 7200)  # more than an hour later
     assert old.issues == [] and "No failures in the last hour." in tracker_html(old)
+
+
+def test_collapsed_repeats_are_counted_and_linked_to_their_first_request() -> None:
+    """The gateway's flush line (gateway/log_collapse.py) carries only the repeats and the request
+    they began with; a service's next line after its window (libs/runtime/signatures.py) is one
+    more occurrence on top of its `repeated`."""
+    auth = [
+        jline(
+            "2026-03-10T09:00:00.100Z",
+            "auth",
+            "inkwell.rpc",
+            "INFO",
+            "rpc failed",
+            reason="KID_UNKNOWN",
+            request_id="a1",
+            trace_id="t1",
+            method="/inkwell.auth.v1.AuthService/VerifySession",
+            code="UNAUTHENTICATED",
+        ),
+        jline(
+            "2026-03-10T09:01:30.000Z",
+            "auth",
+            "inkwell.rpc",
+            "INFO",
+            "rpc failed",
+            reason="KID_UNKNOWN",
+            request_id="a9",
+            trace_id="t9",
+            method="/inkwell.auth.v1.AuthService/VerifySession",
+            code="UNAUTHENTICATED",
+            repeated=2,
+            first_seen=1773133200.1,
+            last_seen=1773133230.0,
+        ),
+    ]
+    gateway = [
+        jline(
+            "2026-03-10T09:00:00.101Z",
+            "gateway",
+            "inkwell.gateway.auth",
+            "WARNING",
+            "authentication failed",
+            reason="KID_UNKNOWN",
+            request_id="a1",
+            trace_id="t1",
+            route="/api/auth/me",
+            status=401,
+            first_request_id="a1",
+        ),
+        jline(
+            "2026-03-10T09:01:05.000Z",
+            "gateway",
+            "inkwell.gateway.auth",
+            "WARNING",
+            "authentication failed (repeated)",
+            reason="KID_UNKNOWN",
+            route="/api/auth/me",
+            status=401,
+            first_request_id="a1",
+            repeated=4,
+            first_seen=1773133200.1,
+            last_seen=1773133201.0,
+            window_s=60.0,
+        ),
+    ]
+    (issue,) = analyse([("auth", auth), ("gateway", gateway)]).issues
+    assert [(s.service, s.count) for s in issue.signatures] == [("auth", 4)]
+    assert [(s.service, s.count, s.statuses) for s in issue.effects] == [("gateway", 5, {"401": 5})]
+    assert issue.traces_linked == 1 and issue.first_failing == "auth (inkwell.rpc)"

@@ -112,7 +112,8 @@ class _Group:
 
     @property
     def ts(self) -> float:
-        return self.root.ts or 0.0
+        """When the trace began failing (a collapsed line's repeats began at its first_seen)."""
+        return self.root.span[0] or 0.0
 
 
 @dataclass
@@ -161,7 +162,12 @@ def _groups(failures: list[Record]) -> list[_Group]:
 
     for i, r in enumerate(failures):
         node = find(f"#{i}")
-        for key in (f"t:{r.trace_id}" if r.trace_id else None, f"r:{r.request_id}" if r.request_id else None):
+        keys = (
+            f"t:{r.trace_id}" if r.trace_id else None,
+            f"r:{r.request_id}" if r.request_id else None,
+            f"r:{r.first_request_id}" if r.first_request_id else None,
+        )
+        for key in keys:
             if key:
                 parent[find(key)] = node
     members: dict[str, list[Record]] = defaultdict(list)
@@ -193,18 +199,27 @@ def _entries(groups: list[_Group]) -> dict[str, _Entry]:
         entry.groups.append(g)
         for r in g.records:
             (entry.effects if r.implies or (r is not g.root) else entry.roots).append(r)
+    # The gateway's own line for a code that a service logged first elsewhere (its repeats collapse
+    # separately, so later requests leave only the gateway's line) is an effect of that code too.
+    for entry in entries.values():
+        inner = [r for g in entry.groups if _depth(g.root) == 0 and g.direct for r in g.records if r is g.root]
+        if not inner:
+            continue
+        start, end = _active(inner)
+        for g in entry.groups:
+            if _depth(g.root) > 0 and not g.direct and start <= g.ts <= end:
+                entry.roots.remove(g.root)
+                entry.effects.append(g.root)
+                entry.inferred += 1
     # Attach traces whose root code is a known effect of another issue, inside that issue's span.
     for code in list(entries):
         targets = [t for t, _ in edges.get(code, Counter()).most_common() if t in entries and t != code]
         if not targets:
             continue
         target = entries[targets[0]]
-        spans = [r.span for r in target.roots]
-        starts = [s for s, _ in spans if s is not None]
-        ends = [e for _, e in spans if e is not None]
-        if not starts:
+        if not target.roots:
             continue
-        start, end = min(starts) - 1.0, max(ends) + COLLAPSE_WINDOW_S + 1.0
+        start, end = _active(target.roots)
         entry = entries[code]
         keep = []
         for g in entry.groups:
@@ -223,6 +238,15 @@ def _entries(groups: list[_Group]) -> dict[str, _Entry]:
     return entries
 
 
+def _active(roots: list[Record]) -> tuple[float, float]:
+    """A root's active span: its first line to its last plus the collapse window (repeats inside a
+    minute leave no line of their own)."""
+    spans = [r.span for r in roots]
+    starts = [s for s, _ in spans if s is not None] or [float("inf")]
+    ends = [e for _, e in spans if e is not None] or [float("-inf")]
+    return min(starts) - 1.0, max(ends) + COLLAPSE_WINDOW_S + 1.0
+
+
 def _signatures(records: Iterable[Record]) -> list[Signature]:
     buckets: dict[tuple[str, str, str, str, str], list[Record]] = defaultdict(list)
     for r in records:
@@ -234,7 +258,10 @@ def _signatures(records: Iterable[Record]) -> list[Signature]:
     for (label, service, logger, where, _), rs in buckets.items():
         firsts = [s for s, _ in (r.span for r in rs) if s is not None]
         lasts = [e for _, e in (r.span for r in rs) if e is not None]
-        statuses = Counter(str(r.status) for r in rs if r.status is not None)
+        statuses: Counter[str] = Counter()
+        for r in rs:
+            if r.status is not None:
+                statuses[str(r.status)] += r.count
         worst = max(rs, key=lambda r: r.severity)
         out.append(
             Signature(

@@ -23,8 +23,13 @@ def _pct(part: int, whole: int) -> str:
     return f"{part} of {whole} ({100 * part / whole:.0f}%)" if whole else "0"
 
 
-def _requests(records: list[Record]) -> set[str]:
-    return {r.request_id or f"{r.source}:{r.line}" for r in records}
+def _requests(records: list[Record]) -> int:
+    """Failed requests: distinct request ids, each counted with the repeats its line stands for."""
+    seen: dict[str, int] = {}
+    for r in records:
+        key = r.request_id or f"{r.source}:{r.line}"
+        seen[key] = max(seen.get(key, 0), r.count)
+    return sum(seen.values())
 
 
 def _generic(code: str, mine: list[Record], window_end: float | None) -> list[str]:
@@ -58,12 +63,15 @@ def _auth(code: str, mine: list[Record], failures: list[Record]) -> list[str]:
         return []
     by_code: Counter[str] = Counter()
     for reason, _ in AUTH_SHARES:
-        by_code[reason] = len(_requests([r for r in auth if r.reason == reason]))
+        by_code[reason] = _requests([r for r in auth if r.reason == reason])
     out = []
     for reason, question in AUTH_SHARES:
         if by_code[reason] or reason == "TOKEN_MISSING":
-            out.append(f"{question} {_pct(by_code[reason], len(total))} auth failures were {reason}.")
-    routes = Counter(r.route for r in mine if r.route)
+            out.append(f"{question} {_pct(by_code[reason], total)} auth failures were {reason}.")
+    routes: Counter[str] = Counter()
+    for r in mine:
+        if r.route:
+            routes[r.route] += r.count
     if routes:
         top = ", ".join(f"{route} x{n}" for route, n in routes.most_common(5))
         out.append(f"Which endpoints were called with these tokens? {top}.")

@@ -42,6 +42,7 @@ class Record:
     line: int
     request_id: str | None = None
     trace_id: str | None = None
+    first_request_id: str | None = None  # on a collapsed line: the request its repeats started with
     route: str | None = None
     method: str | None = None
     model: str | None = None
@@ -64,7 +65,10 @@ class Record:
 
     @property
     def count(self) -> int:
-        """Occurrences this line stands for: itself plus the repeats the log collapsed into it."""
+        """Occurrences this line stands for: itself plus the repeats the log collapsed into it. A
+        gateway flush summary (`window_s` set, gateway/log_collapse.py) only reports repeats."""
+        if self.repeated and "window_s" in self.fields:
+            return self.repeated
         return 1 + self.repeated
 
     @property
@@ -130,6 +134,7 @@ def from_json(payload: dict[str, Any], source: str, line: int) -> Record:
         line=line,
         request_id=_str(payload.get("request_id")),
         trace_id=_str(payload.get("trace_id")),
+        first_request_id=_str(payload.get("first_request_id")),
         route=_str(payload.get("route")),
         method=_str(payload.get("method")),
         model=_str(payload.get("model")),
