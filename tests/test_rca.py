@@ -300,7 +300,11 @@ def test_collapsed_repeats_are_counted_and_linked_to_their_first_request() -> No
             window_s=60.0,
         ),
     ]
-    (issue,) = analyse([("auth", auth), ("gateway", gateway)]).issues
+    cached_denial = jline(  # a later request the gateway refused from its denial cache: auth never saw it
+        "2026-03-10T09:00:50.000Z", "gateway", "inkwell.gateway.auth", "WARNING", "authentication failed",
+        reason="KID_UNKNOWN", request_id="a7", trace_id="t7", route="/api/auth/me", status=401,
+    )  # fmt: skip
+    (issue,) = analyse([("auth", auth), ("gateway", [*gateway, cached_denial])]).issues
     assert [(s.service, s.count) for s in issue.signatures] == [("auth", 4)]
-    assert [(s.service, s.count, s.statuses) for s in issue.effects] == [("gateway", 5, {"401": 5})]
-    assert issue.traces_linked == 1 and issue.first_failing == "auth (inkwell.rpc)"
+    assert [(s.service, s.count, s.statuses) for s in issue.effects] == [("gateway", 6, {"401": 6})]
+    assert (issue.traces_linked, issue.traces_inferred) == (1, 1) and issue.first_failing == "auth (inkwell.rpc)"
