@@ -323,11 +323,13 @@ def _confidence(entry: _Entry, catalog: Reason | None, root_count: int) -> tuple
     else:
         basis.append(f"+0 the log lines do not say why they failed; {entry.code} is the closest catalogued code")
     linked = sum(1 for g in entry.groups if g.direct)
-    if root_count >= 2 or linked >= 2:
+    effect_count = sum(r.count for r in entry.effects)
+    counts = f"{root_count} root and {effect_count} downstream occurrence(s), {linked} linked trace(s)"
+    if root_count >= 2 or effect_count >= 2 or linked >= 2:
         points += 1
-        basis.append(f"+1 repeated evidence: {root_count} root occurrence(s), {linked} linked trace(s)")
+        basis.append(f"+1 repeated evidence: {counts}")
     else:
-        basis.append(f"+0 a single occurrence ({root_count} root line(s), {linked} linked trace(s))")
+        basis.append(f"+0 a single occurrence: {counts}")
     disordered = [g for g in entry.groups if g.direct and not g.ordered]
     first_root = min((r.ts for r in entry.roots if r.ts is not None), default=None)
     first_effect = min((r.ts for r in entry.effects if r.ts is not None), default=None)
@@ -412,7 +414,7 @@ def _validation(catalog: Reason | None, code: str, entry: _Entry) -> list[str]:
     steps = [f"`inkwell rca --since 10m` over fresh logs of the same traffic lists no {code} issue."]
     routes = sorted({r.route for r in entry.effects + entry.roots if r.route and r.route.startswith("/")})
     if routes:
-        steps.append(f"{', '.join(routes)} answer 2xx for a valid request.")
+        steps.append(f"{', '.join(routes)}: each answers 2xx for a valid request.")
     if catalog is not None and catalog.klass in (Klass.CONFIG, Klass.UPSTREAM):
         steps.append(f"`inkwell doctor` shows no FAIL or WARN naming {code}.")
     if catalog is not None and catalog.klass is Klass.DEFECT:

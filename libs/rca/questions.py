@@ -37,8 +37,8 @@ def _generic(code: str, mine: list[Record], window_end: float | None) -> list[st
     with_ids = {r.request_id for r in mine if r.request_id}
     if with_ids:
         out.append(
-            f"How many requests failed? At least {len(with_ids)} distinct request id(s) "
-            f"(repeats inside a minute are collapsed into counts, so ids are a lower bound)."
+            f"How many requests failed? {_requests(mine)} occurrence(s), {len(with_ids)} with their own"
+            " request id in the log (repeats inside a minute are collapsed into counts)."
         )
     stamps = [t for r in mine for t in r.span if t is not None]
     if stamps and window_end is not None:
@@ -57,7 +57,11 @@ def _generic(code: str, mine: list[Record], window_end: float | None) -> list[st
 
 
 def _auth(code: str, mine: list[Record], failures: list[Record]) -> list[str]:
-    auth = [r for r in failures if (CATALOG.get(r.reason or r.implies or "") or _NONE).subsystem == "auth"]
+    auth = [
+        r
+        for r in failures
+        if (CATALOG.get(r.reason or r.implies or "") or _NONE).subsystem == "auth" and (r.status or r.code or r.legacy)
+    ]  # refused requests, not configuration findings
     total = _requests(auth)
     if not total:
         return []
