@@ -10,9 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from libs.rca.engine import Tracker, build
-from libs.rca.records import Record, parse_lines
+from libs.rca.records import KEEP_EVENTS, Record, parse_lines
 
 __all__ = ["Tracker", "analyse"]
+
+# INFO lines the questions read (start and readiness times); every other INFO line without a code
+# is dropped while reading, so a day of logs fits in memory.
+CONTEXT_EVENTS = frozenset(KEEP_EVENTS)
+
+
+def _worth_keeping(record: Record) -> bool:
+    return bool(record.reason or record.implies) or record.severity >= 30 or record.event in CONTEXT_EVENTS
 
 
 def analyse(
@@ -30,7 +38,7 @@ def analyse(
         names.append(name)
         for record, _ in parse_lines(lines, name):
             lines_read += 1
-            if record is None:
+            if record is None or not _worth_keeping(record):
                 continue
             first, last = record.span
             if since is not None and (last is None or last < since):

@@ -206,11 +206,11 @@ def _entries(groups: list[_Group]) -> dict[str, _Entry]:
         if not inner:
             continue
         start, end = _active(inner)
-        for g in entry.groups:
-            if _depth(g.root) > 0 and not g.direct and start <= g.ts <= end:
-                entry.roots.remove(g.root)
-                entry.effects.append(g.root)
-                entry.inferred += 1
+        moved = {id(g.root) for g in entry.groups if _depth(g.root) > 0 and not g.direct and start <= g.ts <= end}
+        if moved:
+            entry.effects.extend(r for r in entry.roots if id(r) in moved)
+            entry.roots = [r for r in entry.roots if id(r) not in moved]
+            entry.inferred += len(moved)
     # Attach traces whose root code is a known effect of another issue, inside that issue's span.
     for code in list(entries):
         targets = [t for t, _ in edges.get(code, Counter()).most_common() if t in entries and t != code]

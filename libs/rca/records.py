@@ -26,7 +26,7 @@ _ID_SEGMENT = re.compile(r"^(?:user_\w+|org_\w+|\d+|[0-9a-f]{8,}|[0-9a-f-]{36})$
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
-@dataclass
+@dataclass(eq=False)  # identity: two identical lines are two occurrences
 class Record:
     """One log line, with the fields the tracker reads. `implies` is set on legacy lines that are a
     known consequence of another code (e.g. the old backend's 'Token verification failed for
@@ -205,6 +205,20 @@ def _apply_legacy(record: Record, text: str) -> bool:
     return True
 
 
+_QUIET_LEVELS = ('"level":"INFO"', '"level":"DEBUG"', '"level": "INFO"', '"level": "DEBUG"')
+KEEP_EVENTS = ("listening", "index ready", "readiness changed")  # INFO lines the questions read
+
+
+def _quiet(text: str) -> bool:
+    """An INFO/DEBUG JSON line with no code and no event the tracker reads: skipped unparsed, which
+    is most of a day's lines."""
+    return (
+        '"reason"' not in text
+        and any(level in text for level in _QUIET_LEVELS)
+        and not any(f'"{event}"' in text for event in KEEP_EVENTS)
+    )
+
+
 def parse_lines(lines: Iterable[str], source: str) -> Iterator[tuple[Record | None, float | None]]:
     """Each line as a record (None for noise), with the last timestamp seen in this source so far."""
     last_ts: float | None = None
@@ -213,6 +227,9 @@ def parse_lines(lines: Iterable[str], source: str) -> Iterator[tuple[Record | No
         if not text:
             continue
         record: Record | None = None
+        if text.startswith("{") and _quiet(text):
+            yield None, last_ts
+            continue
         if text.startswith("{"):
             try:
                 payload = json.loads(text)
