@@ -308,3 +308,13 @@ def test_collapsed_repeats_are_counted_and_linked_to_their_first_request() -> No
     assert [(s.service, s.count) for s in issue.signatures] == [("auth", 4)]
     assert [(s.service, s.count, s.statuses) for s in issue.effects] == [("gateway", 6, {"401": 6})]
     assert (issue.traces_linked, issue.traces_inferred) == (1, 1) and issue.first_failing == "auth (inkwell.rpc)"
+
+
+def test_catalog_files_name_real_paths() -> None:
+    """Files to inspect are part of a code's catalog entry; a stale path would send an operator astray."""
+    from libs.runtime.reasons import CATALOG, FILES
+
+    assert set(FILES) <= set(CATALOG)
+    paths = {f for files in FILES.values() for f in files if not f.startswith(("frontend", ".env"))}
+    assert sorted(p for p in paths if not (ROOT / p).exists()) == []
+    assert CATALOG["ROUTE_NOT_FOUND"].files and CATALOG["DEV_RELOAD"].expected
