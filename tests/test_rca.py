@@ -60,6 +60,7 @@ def test_legacy_plain_text_logs_give_the_seed_issues_back(tmp_path: Path) -> Non
     assert (reload.status, reload.expected, reload.severity) == ("Observed", True, "Low")
     assert tracker.issues[-1] is reload  # expected behaviour comes after every open issue
     assert reload.signatures[0].count == 2 and reload.signatures[0].where == "api\\today_workflow.py"
+    assert [n.split(" is hidden")[0] for n in tracker.notes if "fallback" in n] == ["MODEL_UNAVAILABLE"]
     page = to_markdown(tracker)
     assert "## Issue 4: StatReload detected changes. Reloading... (DEV_RELOAD, runtime)" in page
     assert "- Status: Observed" in page and "Issue 4: DEV_RELOAD" not in page.split("Candidate investigation")[1]

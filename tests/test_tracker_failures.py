@@ -33,15 +33,16 @@ def signatures(log: Path, reason: str) -> list[dict[str, Any]]:
     return [line for line in log_lines(log) if line.get("reason") == reason]
 
 
-def run_rca(log_dir: Path) -> dict[str, dict[str, Any]]:
-    """`inkwell rca --json` over every process's log of a run: its issues by root code (one each)."""
+def run_rca(log_dir: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """`inkwell rca --json` over every process's log of a run: its issues by root code (one each),
+    and its cross-issue notes."""
     args = [sys.executable, "-m", "cli", "rca", str(log_dir), "--json"]
     result = subprocess.run(args, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    issues = json.loads(result.stdout)["issues"]
-    by_code = {i["reason"]: i for i in issues}
-    assert len(by_code) == len(issues), [i["reason"] for i in issues]
-    return by_code
+    report = json.loads(result.stdout)
+    by_code = {i["reason"]: i for i in report["issues"]}
+    assert len(by_code) == len(report["issues"]), [i["reason"] for i in report["issues"]]
+    return by_code, report["notes"]
 
 
 def effects(issue: dict[str, Any]) -> set[tuple[str, str, str]]:
@@ -216,7 +217,7 @@ def test_rca_over_the_run(tracker: Tracker) -> None:
             reproduce(tracker)
     if not signatures(tracker.services.root / "auth.log", "CLERK_INSTANCE_MISMATCH"):
         test_mismatched_secret_and_publishable_keys(tracker)
-    issues = run_rca(tracker.services.root)
+    issues, notes = run_rca(tracker.services.root)
     expected = {
         "CLERK_INSTANCE_MISMATCH": ("auth", "CONFIG", "auth (inkwell.auth.self_check)"),
         "KID_UNKNOWN": ("auth", "CONFIG", "auth (inkwell.rpc)"),
@@ -240,6 +241,7 @@ def test_rca_over_the_run(tracker: Tracker) -> None:
     assert {s["service"] for s in issues["CLERK_INSTANCE_MISMATCH"]["signatures"]} == {"auth", "gateway"}
     assert issues["ROUTE_NOT_FOUND"]["confidence"] == "High"
     assert any("before the index was ready? Yes" in q for q in issues["INDEX_NOT_READY"]["questions"])
+    assert any(n.startswith("ROUTE_NOT_FOUND is hidden from users by a fallback") for n in notes), notes
 
 
 def test_unknown_model_id(tmp_path: Path) -> None:
@@ -269,7 +271,7 @@ def test_unknown_model_id(tmp_path: Path) -> None:
         page = httpx.get(f"{services.gateway_url}/ops", timeout=60).text  # loopback, development
         assert "MODEL_UNAVAILABLE" in page and QWEN72 in page
         assert signatures(gateway_log, "MODEL_UNAVAILABLE") == []  # a handled fallback is not an error line
-        issues = run_rca(tmp_path)
+        issues, _ = run_rca(tmp_path)
         model = issues["MODEL_UNAVAILABLE"]
         assert (model["subsystem"], model["klass"], model["first_failing"]) == (
             "llm",

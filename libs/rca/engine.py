@@ -491,7 +491,32 @@ def build(
         legacy_lines=sum(1 for r in records if r.legacy),
         issues=issues,
         unclassified=_unclassified(unclassified_lines),
+        notes=_cross_notes(issues),
     )
+
+
+def _cross_notes(issues: list[Issue]) -> list[str]:
+    """What the seed's cross-issue notes record, where the logs show it: configuration problems of
+    one subsystem that may share a cause, and failures a fallback hides from users."""
+    notes = []
+    config: dict[str, list[str]] = defaultdict(list)
+    for i in issues:
+        if i.klass == "CONFIG" and not i.expected:
+            config[i.subsystem].append(i.reason)
+    for subsystem, codes in sorted(config.items()):
+        if len(codes) > 1:
+            notes.append(
+                f"{', '.join(codes)} are all {subsystem} configuration problems in the same window: one wrong"
+                " setting may explain several; fix the one that failed first and re-run."
+            )
+    for i in issues:
+        hidden = [s for s in i.effects + i.signatures if "fallback" in s.example.lower()]
+        if hidden and not i.expected:
+            notes.append(
+                f"{i.reason} is hidden from users by a fallback ({sum(s.count for s in hidden)} line(s)): "
+                "requests still succeed, degraded, so the failure shows only here."
+            )
+    return notes
 
 
 def _files(catalog: Reason | None, records: list[Record]) -> list[str]:

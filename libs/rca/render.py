@@ -80,6 +80,8 @@ def to_markdown(tracker: Tracker) -> str:
         out += [*_issue(n, issue), ""]
     if tracker.unclassified:
         out += ["## Warnings without a reason code (not triaged)", *[f"- {_sig(s)}" for s in tracker.unclassified], ""]
+    if tracker.notes:
+        out += ["## Cross-issue notes", *[f"- {note}" for note in tracker.notes], ""]
     open_issues = [(n, i) for n, i in enumerate(tracker.issues, 1) if not i.expected]
     if open_issues:
         out += ["## Candidate investigation order"]
