@@ -243,10 +243,16 @@ def test_rca_over_the_run(tracker: Tracker) -> None:
     assert effects(issues["ROUTE_NOT_FOUND"]) == {("gateway", "inkwell.workflow.planner", "")}
     llm_lines = {(s["service"], s["reason"]) for s in issues["ROUTE_NOT_FOUND"]["signatures"]}
     assert llm_lines == {("llm", "ROUTE_NOT_FOUND"), ("llm", "ALL_PROVIDERS_FAILED (first cause ROUTE_NOT_FOUND)")}
-    assert {s["service"] for s in issues["CLERK_INSTANCE_MISMATCH"]["signatures"]} == {"auth", "gateway"}
+    assert {s["service"] for s in issues["CLERK_INSTANCE_MISMATCH"]["signatures"]} == {"auth"}
     assert issues["ROUTE_NOT_FOUND"]["confidence"] == "High"
     assert any("before the index was ready? Yes" in q for q in issues["INDEX_NOT_READY"]["questions"])
     assert any(n.startswith("ROUTE_NOT_FOUND is hidden from users by a fallback") for n in notes), notes
+    # Live: /ops runs the same engine over the services' Diagnose lines and the gateway's own. The
+    # roots in llm and index can only come from those services' own lines.
+    block = tracker.ops().split("<h2>RCA tracker, last hour</h2>")[1]
+    assert "ROUTE_NOT_FOUND in llm" in block and "first failing <b>llm (inkwell.llm.routes)</b>" in block
+    assert "INDEX_NOT_READY in index" in block and "first failing <b>index (inkwell.rpc)</b>" in block
+    assert "CLERK_INSTANCE_MISMATCH in auth" in block
 
 
 def test_unknown_model_id(tmp_path: Path) -> None:
