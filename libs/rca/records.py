@@ -77,6 +77,9 @@ class Record:
 
     @property
     def span(self) -> tuple[float | None, float | None]:
+        """First and last occurrence this line stands for (a flush summary's own time is not one)."""
+        if self.repeated and "window_s" in self.fields and self.first_seen is not None:
+            return self.first_seen, self.last_seen if self.last_seen is not None else self.first_seen
         first = min((t for t in (self.ts, self.first_seen) if t is not None), default=None)
         last = max((t for t in (self.ts, self.last_seen) if t is not None), default=None)
         return first, last
