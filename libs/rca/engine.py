@@ -1,18 +1,20 @@
 """The triage rules: group failure lines by signature, link each trace's lines to its first failing
 subsystem, attach the rest as downstream effects, and describe one issue per root cause.
 
-Linking. Lines that share a trace id or a request id (in any process) form one trace. The
-trace's root is its earliest failure line; on a tie the callee (a gRPC service) wins over the
-gateway. A root line that names a `first_cause` (the llm's ALL_PROVIDERS_FAILED) is filed under
-that cause. Logs collapse repeated signatures (one line a minute per signature), so many failing
-requests leave only the gateway's line: a trace whose root code was seen, in a linked trace, as
-an effect of another code is attached to that code's issue when it falls inside the root's active
-span (first line to last line plus the 60 s collapse window); these are counted as inferred links.
+Linking. Lines that share a trace id or a request id (or a collapsed line's first_request_id),
+in any process, form one trace. The trace's root is its earliest failure line; on a tie the
+callee (a gRPC service) wins over the gateway. A root line that names a `first_cause` (the llm's
+ALL_PROVIDERS_FAILED) is filed under that cause. Logs collapse repeated signatures (one line a
+minute per signature), so many failing requests leave only the gateway's line: a gateway-only
+trace whose code was seen, in a linked trace, as an effect of another code (or was logged first by
+a service in a linked trace) is attached to that root's issue when it falls inside the root's
+active span (first line to last line plus the 60 s collapse window): an inferred link.
 
 Confidence, one point each, High = 3, Medium = 2, Low = 0-1 (an uncatalogued code is always Low):
 - the code is catalogued and the line names it exactly (a legacy line that does not say why it
   failed maps inexactly);
-- repeated evidence: the root signature occurred at least twice, or two traces link it;
+- repeated evidence: the root or its downstream effects occurred at least twice, or two traces
+  link it;
 - causal order: in every directly linked trace the earliest failure is in the callee (time order
   and call order agree) and the root preceded its first effect; with no effects, nothing
   contradicts it; an issue whose effects are linked only by inference gets no point here.
@@ -223,7 +225,8 @@ def _entries(groups: list[_Group]) -> dict[str, _Entry]:
         entry = entries[code]
         keep = []
         for g in entry.groups:
-            if start <= g.ts <= end:
+            # Only the gateway's lines lose their link this way; a service's own root stays its own.
+            if _depth(g.root) > 0 and start <= g.ts <= end:
                 target.effects.extend(g.records)
                 target.inferred += 1
             else:
@@ -231,7 +234,7 @@ def _entries(groups: list[_Group]) -> dict[str, _Entry]:
         if not keep:
             del entries[code]
         elif len(keep) != len(entry.groups):
-            entries[code] = _Entry(code, groups=keep)
+            entries[code] = _Entry(code, groups=keep, inferred=entry.inferred)
             for g in keep:
                 for r in g.records:
                     (entries[code].effects if r.implies or r is not g.root else entries[code].roots).append(r)
