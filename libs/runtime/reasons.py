@@ -95,6 +95,10 @@ FILES: dict[str, tuple[str, ...]] = {
     "LLM_UNAVAILABLE": ("gateway/workflow/planner.py", "gateway/backends.py"),
     "WORKFLOW_STORE_FAILED": ("gateway/workflow/store.py", "gateway/workflow/db.py"),
     "USAGE_UNAVAILABLE": ("gateway/subscription_routes.py", "gateway/accounting.py"),
+    "STORAGE_NOT_WRITABLE": ("services/index/storage.py", "services/index/main.py"),
+    "USAGE_LIMIT_REACHED": ("services/llm/limits.py", "libs/plans/usage.py", "libs/config/plans.toml"),
+    "ALERT_NOT_FOUND": ("gateway/workflow/alerts.py", "gateway/subscription_routes.py"),
+    "BODY_TOO_LARGE": ("gateway/body_limit.py", "gateway/settings.py"),
 }
 
 
