@@ -204,6 +204,23 @@ CATALOG: dict[str, Reason] = dict(
         _r("WORKFLOW_STORE_FAILED", "workflow", "error", U, "the workflow database failed: check DATABASE_URL"),
         _r("USER_MISMATCH", "subscription", "info", K, "a user can only read their own subscription"),
         _r("USAGE_UNAVAILABLE", "subscription", "error", U, "the LLM service's usage records are unreachable"),
+        # --- gateway: fair sharing ---
+        _r(
+            "RATE_LIMITED",
+            "gateway",
+            "info",
+            K,
+            "this account sent more requests than its share (INKWELL_RATE_PER_S / INKWELL_RATE_BURST): retry after"
+            " Retry-After seconds; not a plan limit",
+        ),
+        _r(
+            "EVENT_LOOP_BLOCKED",
+            "gateway",
+            "warning",
+            D,
+            "a callback used the gateway's event loop for longer than INKWELL_LOOP_BLOCK_WARN_MS: move that work"
+            " off the loop (the log names the coroutine)",
+        ),
     ]
 )
 
