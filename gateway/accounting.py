@@ -19,6 +19,7 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.loop_watch import SERVING
 from libs.runtime.metrics import HTTP_LATENCY
 
 USER_KEY = "inkwell_user_id"
@@ -177,4 +178,5 @@ class AccountingMiddleware:
             if user and scope["method"] not in READ_METHODS:
                 self.on_write(user)
             route = getattr(scope.get("route"), "path", None) or "unmatched"
+            SERVING.set(f"{scope['method']} {route}")
             HTTP_LATENCY.labels(route, scope["method"], str(status)).observe(time.perf_counter() - started)

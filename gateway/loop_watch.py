@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,8 @@ from libs.runtime.metrics import LOOP_BLOCKED
 log = logging.getLogger("inkwell.gateway.loop")
 
 REASON = "EVENT_LOOP_BLOCKED"
+# "METHOD /route/template" of the request a task serves, set once routed (never the raw path)
+SERVING: ContextVar[str | None] = ContextVar("inkwell_serving", default=None)
 
 
 @dataclass
@@ -112,16 +115,8 @@ def describe(handle: asyncio.Handle) -> str:
         code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
         if code is not None:
             where = f"task {code.co_qualname} ({code.co_filename.rsplit('/', 1)[-1]}:{code.co_firstlineno})"
-            return where + _route_of(coro)
+            context = getattr(handle, "_context", None)
+            serving = context.get(SERVING) if context is not None else None
+            return f"{where} serving {serving}" if serving else where
         return f"task {type(coro).__qualname__}"
     return str(getattr(callback, "__qualname__", type(callback).__qualname__))
-
-
-def _route_of(coro: Any) -> str:
-    """For a server's request task: the route template it was serving (never the raw path)."""
-    frame = getattr(coro, "cr_frame", None)
-    cycle = frame.f_locals.get("self") if frame is not None else None
-    scope = getattr(cycle, "scope", None)
-    route = scope.get("route") if isinstance(scope, dict) else None
-    path = getattr(route, "path", None)
-    return f" serving {scope['method']} {path}" if isinstance(path, str) and isinstance(scope, dict) else ""

@@ -70,7 +70,7 @@ class GatewaySettings(BaseServiceSettings):
     loop_block_warn_ms: float = setting(
         0.0,
         "INKWELL_LOOP_BLOCK_WARN_MS",
-        "log EVENT_LOOP_BLOCKED for a loop callback using more CPU than this (0 = off; tests use 5), 0 to 10000",
+        "log EVENT_LOOP_BLOCKED for a loop callback using more CPU than this (0 = off; tests use 8), 0 to 10000",
         ge=0,
         le=10_000,
     )

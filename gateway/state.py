@@ -10,7 +10,7 @@ from gateway.accounting import READ_METHODS, USER_KEY, RequestAccounting
 from gateway.auth import AuthenticatedUser, Authenticator
 from gateway.backends import Backends
 from gateway.log_collapse import CollapsingLogger
-from gateway.loop_watch import LoopWatch
+from gateway.loop_watch import SERVING, LoopWatch
 from gateway.ratelimit import CHARGED_KEY, FairShare, charge
 from gateway.read_cache import ReadCache
 from gateway.session_cache import SessionCache
@@ -95,12 +95,14 @@ async def current_user(request: Request) -> AuthenticatedUser:
     state: GatewayState = request.app.state.inkwell
     user = await state.authenticator(request)
     scope_state = request.scope.setdefault("state", {})
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    SERVING.set(f"{request.method} {route}")
     scope_state[USER_KEY] = user.user_id  # for request accounting
     if request.method not in READ_METHODS:  # a write: the user's next poll must not be stale
         state.read_cache.forget(user.user_id)
     if not scope_state.get(CHARGED_KEY):
         scope_state[CHARGED_KEY] = True
-        await charge(state.fair_share, user.user_id, getattr(request.scope.get("route"), "path", "unmatched"))
+        await charge(state.fair_share, user.user_id, route)
     return user
 
 

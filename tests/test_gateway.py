@@ -24,8 +24,7 @@ from tests.support.fake_clerk import REMOVE, FakeClerk, TokenFactory
 from tests.support.loops import LoopThread, UvicornThread
 from tests.support.processes import free_port
 
-
-LOOP_BLOCK_WARN_MS = "5"  # see README "Event-loop blocking check"
+LOOP_BLOCK_WARN_MS = "8"  # see README "Event-loop blocking check"
 
 
 class Stack:
