@@ -70,7 +70,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_exception_handler(RateLimited, handle_rate_limited)
     # Added inner first: CORS wraps everything, so error replies carry CORS headers too.
     app.add_middleware(
-        FairShareMiddleware, share=state.fair_share, sessions=state.session_cache, routes=lambda: app.routes
+        FairShareMiddleware,
+        share=state.fair_share,
+        sessions=state.session_cache,
+        templates=lambda: app.openapi()["paths"],
     )
     app.add_middleware(AccountingMiddleware, accounting=state.accounting, on_write=state.read_cache.forget)
     app.add_middleware(RequestContextMiddleware)

@@ -45,6 +45,7 @@ class LoopWatch:
     threshold_ms: float
     blocked: list[Blocked] = field(default_factory=list)
     thread_id: int | None = None
+    reported: threading.Event = field(default_factory=threading.Event)  # set by each report
 
     def start(self) -> None:
         self.thread_id = threading.get_ident()
@@ -64,6 +65,7 @@ class LoopWatch:
             "event loop blocked",
             extra={"reason": REASON, "callback": entry.callback, "cpu_ms": entry.cpu_ms, "wall_ms": entry.wall_ms},
         )
+        self.reported.set()
 
 
 _WATCHES: dict[int, LoopWatch] = {}

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from starlette.requests import Request, cookie_parser
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.accounting import USER_KEY
@@ -143,20 +144,20 @@ class FairShareMiddleware:
     already knows the token; records the user for request accounting."""
 
     def __init__(
-        self, app: ASGIApp, share: FairShare, sessions: SessionCache, routes: Callable[[], list[BaseRoute]]
+        self, app: ASGIApp, share: FairShare, sessions: SessionCache, templates: Callable[[], Iterable[str]]
     ) -> None:
         self.app = app
         self.share = share
         self.sessions = sessions
-        self.routes = routes
+        self.templates = templates
+        self._templates: list[tuple[re.Pattern[str], str]] | None = None
         self._route_of = lru_cache(maxsize=512)(self._template)
 
-    def _template(self, method: str, path: str) -> str:
-        probe = {"type": "http", "method": method, "path": path, "root_path": ""}
-        for route in self.routes():
-            if route.matches(probe)[0] != Match.NONE:
-                return str(getattr(route, "path", "unmatched"))
-        return "unmatched"
+    def _template(self, path: str) -> str:
+        """The route template for the metric's label: never the raw path."""
+        if self._templates is None:  # built on first use, once every router is included
+            self._templates = [(compile_path(t)[0], t) for t in sorted(self.templates(), key=lambda t: ("{" in t, t))]
+        return next((template for regex, template in self._templates if regex.match(path)), "unmatched")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.share.enabled or not scope["path"].startswith("/api/"):
@@ -170,7 +171,7 @@ class FairShareMiddleware:
             state[USER_KEY] = user
             state[CHARGED_KEY] = True
             try:
-                await charge(self.share, user, self._route_of(scope["method"], scope["path"]))
+                await charge(self.share, user, self._route_of(scope["path"]))
             except RateLimited as exc:
                 await rate_limited_response(exc.retry_after_s)(scope, receive, send)
                 return
