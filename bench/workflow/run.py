@@ -1,7 +1,7 @@
 """Today's-workflow benchmark: the whole stack as real processes, one run, one markdown table.
 
-    python -m bench.workflow.run            # full run (~1.5-2 min on 2 cores)
-    python -m bench.workflow.run --quick    # shorter run (~30 s)
+    python -m bench.workflow.run            # full run (~4 min on 2 cores, fair-sharing rows included)
+    python -m bench.workflow.run --quick    # shorter run (~2 min)
     python -m bench.workflow.run --keep DIR # keep the data dir and every process's log in DIR
 
 The real auth, index, LLM and gateway processes (tests/support/stack.py) run against the tests'
@@ -1039,7 +1039,7 @@ def main_bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.workflow.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer generates and requests, one round (~30 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer generates and requests, one round (~2 min)")
     parser.add_argument("--keep", metavar="DIR", help="use DIR (new or empty) for data and logs, and keep it")
     hidden = argparse.SUPPRESS
     parser.add_argument("--role", choices=["bench", "router", "loadgen"], default="bench", help=hidden)
