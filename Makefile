@@ -14,14 +14,25 @@ BUF := .cache/buf/node_modules/.bin/buf
 help: ## List the commands
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Installs the pinned dev lock (every deployable's extra + test/lint tools), then the project itself
+# editable without re-resolving: what tests run against is what requirements/*.txt pins.
+$(STAMP): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[index,llm,dev]'
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e '.[auth,llm,index,gateway,dev]'
 	touch $(STAMP)
 
 .PHONY: install
-install: $(STAMP) ## Create .venv and install everything (idempotent)
+install: $(STAMP) ## Create .venv and install everything from requirements/dev.txt (idempotent)
+
+.PHONY: lock
+lock: $(STAMP) ## Regenerate requirements/*.txt (one lock per deployable + dev) from pyproject.toml
+	$(PY) -m scripts.lock
+
+.PHONY: lock-check
+lock-check: ## Fail if requirements/*.txt are stale against pyproject.toml or pin other versions than dev.txt
+	@$(PYTHON) -m scripts.lock --check
 
 .PHONY: protos
 protos: $(STAMP) ## Regenerate Python code from protos/ into gen/

@@ -41,6 +41,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
         state.open()
         await state.open_database()
+        assert state.outbox is not None
+        state.outbox.start()
         flusher = asyncio.create_task(flush_failures(), name="gateway-failure-log-flush")
         _warm_up(app)
         if settings.loop_block_warn_ms > 0:  # after startup: only serving callbacks are judged
@@ -51,6 +53,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         finally:
             state.loop_watch.stop()
             flusher.cancel()
+            await state.outbox.close()
             state.failure_log.flush(message="authentication failed", force=True)
             await state.backends.close()
             await state.engine.dispose()
