@@ -106,7 +106,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        # ~10 ms of CPU with every route's histograms: in a worker thread, not one loop callback
+        return Response(await asyncio.to_thread(generate_latest), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/auth/me", tags=["auth"], summary="The verified principal of this session token")
     async def me(user: CurrentUser) -> dict[str, Any]:
