@@ -77,6 +77,10 @@ compose-check: ## Validate docker-compose.yml (needs docker-compose or docker co
 doctor: $(STAMP) ## Check configuration, upstreams and running services (PASS/WARN/FAIL; exit 1 on FAIL)
 	@$(VENV)/bin/inkwell doctor
 
+.PHONY: rca
+rca: $(STAMP) ## RCA tracker from logs: one issue per root cause (LOGS=dir-or-files, SINCE=1h, JSON=1)
+	@$(VENV)/bin/inkwell rca $${LOGS:--} $${SINCE:+--since $$SINCE} $${JSON:+--json}
+
 .PHONY: models
 models: $(STAMP) ## Show every model of the registry and its state (`inkwell models`)
 	@$(VENV)/bin/inkwell models
