@@ -25,6 +25,7 @@ class OutputStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTPUT_STAGE_REPAIRED: _ClassVar[OutputStage]
     OUTPUT_STAGE_REASKED: _ClassVar[OutputStage]
     OUTPUT_STAGE_TEXT: _ClassVar[OutputStage]
+    OUTPUT_STAGE_CONSTRAINED: _ClassVar[OutputStage]
 CRITICALITY_UNSPECIFIED: Criticality
 CRITICALITY_CRITICAL: Criticality
 CRITICALITY_BEST_EFFORT: Criticality
@@ -35,6 +36,7 @@ OUTPUT_STAGE_PROMPTED: OutputStage
 OUTPUT_STAGE_REPAIRED: OutputStage
 OUTPUT_STAGE_REASKED: OutputStage
 OUTPUT_STAGE_TEXT: OutputStage
+OUTPUT_STAGE_CONSTRAINED: OutputStage
 
 class Message(_message.Message):
     __slots__ = ("role", "content")
