@@ -29,7 +29,11 @@ TASK = {
 SCHEMAS: dict[str, dict[str, Any]] = {
     "object": TASK,
     "array_min_max_items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 4},
-    "enum": {"type": "object", "properties": {"priority": {"enum": ["high", "medium", "low"]}}, "required": ["priority"]},
+    "enum": {
+        "type": "object",
+        "properties": {"priority": {"enum": ["high", "medium", "low"]}},
+        "required": ["priority"],
+    },
     "nested_required": {
         "type": "object",
         "properties": {
@@ -54,7 +58,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 
 def plan_schema() -> dict[str, Any]:
     from gateway.workflow.pillars import DEFAULT_PILLARS
-    from gateway.workflow.planner import PER_PILLAR_MAX, plan_schema as build
+    from gateway.workflow.planner import PER_PILLAR_MAX
+    from gateway.workflow.planner import plan_schema as build
 
     return build(DEFAULT_PILLARS, PER_PILLAR_MAX)
 

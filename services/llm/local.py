@@ -130,7 +130,7 @@ def generate_text(
             top_k=None,
             max_time=max(0.1, hard_stop),
             logits_processor=LogitsProcessorList([processor]) if processor is not None else None,
-            eos_token_id=processor.stop_ids if processor is not None else None,
+            eos_token_id=getattr(processor, "stop_ids", None),
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
         )
     new_tokens = output[0, input_ids.shape[1] :]

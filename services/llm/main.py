@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -96,9 +97,19 @@ async def preload(registry: ModelRegistry, local: LocalGenerator, role: str) -> 
     """Load the role's model in the background at startup, so the first request does not pay for
     it; ListModels shows LOADING then LOADED. Nothing usable yet (downloads pending) is not an error:
     the first request that finds one loads it."""
+    started = time.monotonic()
     try:
         loaded = await registry.loader.acquire(role)
         await asyncio.to_thread(local.backend, loaded.handle)  # the grammar's vocabulary, once
+        log.info(
+            "local model ready",
+            extra={
+                "role": role,
+                "model": loaded.name,
+                "source": getattr(loaded.handle, "source", ""),
+                "seconds": round(time.monotonic() - started, 2),
+            },
+        )
     except NoModelAvailable as missing:
         log.info("no local model to preload yet", extra={"role": role, "detail": str(missing)[:300]})
     except Exception:

@@ -358,7 +358,7 @@ class Router:
             return outcome(json.dumps(parsed.value), "REPAIRED" if parsed.repaired else stage, result)
         except OutputInvalid as invalid:
             attempts[-1].outcome, attempts[-1].error_class = "invalid_output", ErrorClass.OUTPUT
-            attempts[-1].detail = str(invalid)
+            attempts[-1].detail = "; ".join(filter(None, (attempts[-1].detail, str(invalid))))[:400]
             problem = str(invalid)
         if request.remaining() < MIN_CALL_S:
             return None

@@ -42,6 +42,7 @@ class Services:
             "INKWELL_DATA_DIR": str(self.data_dir),
             "INKWELL_TORCH_THREADS": "1",
             "HF_HUB_OFFLINE": "1",
+            "INKWELL_PACKAGED_MODELS": "false",  # opt in per test: loading SmolLM2 costs CPU
             **common_env,
         }
         self.auth_port = free_port()
