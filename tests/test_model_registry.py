@@ -333,7 +333,7 @@ def test_role_override_is_validated_against_the_file() -> None:
 
 
 def test_bad_registry_file_names_the_entry(tmp_path: Path) -> None:
-    text = (ROOT / "config" / "models.toml").read_text()
+    text = (ROOT / "libs" / "config" / "models.toml").read_text()
     broken = tmp_path / "models.toml"
     broken.write_text(text.replace('dtype = "bfloat16"', 'dtype = "int3"', 1))
     with pytest.raises(ConfigError) as caught:
@@ -424,7 +424,7 @@ async def test_service_is_live_at_once_while_its_model_downloads(hub: FakeHub, t
         assert qwen.download_state == pb.DOWNLOAD_STATE_DOWNLOADING and 0 < qwen.bytes_done < qwen.bytes_total
         assert qwen.roles == ["agent_llm"] and qwen.ram_estimate_bytes == int(1.5 * GIB)
         minilm = next(m for m in listing.models if m.name == "all-minilm-l6-v2")
-        assert minilm.download_state == pb.DOWNLOAD_STATE_READY and minilm.source == "package"
+        assert minilm.download_state == pb.DOWNLOAD_STATE_READY and minilm.source == pb.MODEL_SOURCE_PACKAGE
         tiny = next(m for m in listing.models if m.name == "tinyllama-1.1b-chat")
         assert tiny.download_state in (
             pb.DOWNLOAD_STATE_QUEUED,

@@ -212,6 +212,35 @@ CATALOG: dict[str, Reason] = dict(
         _r("WORKFLOW_STORE_FAILED", "workflow", "error", U, "the workflow database failed: check DATABASE_URL"),
         _r("USER_MISMATCH", "subscription", "info", K, "a user can only read their own subscription"),
         _r("USAGE_UNAVAILABLE", "subscription", "error", U, "the LLM service's usage records are unreachable"),
+        # --- doctor (Diagnose and its gatherers) ---
+        _r(
+            "DIAGNOSE_INCOMPLETE",
+            "doctor",
+            "warning",
+            U,
+            "a check did not finish within the Diagnose deadline: the dependency it names is slow or hangs",
+        ),
+        _r(
+            "DIAGNOSE_UNAVAILABLE",
+            "doctor",
+            "error",
+            U,
+            "the service did not answer Diagnose: check that it runs and that its address is right",
+        ),
+        _r(
+            "CLOCK_SKEW",
+            "doctor",
+            "warning",
+            C,
+            "the clocks disagree beyond the allowed skew: run NTP (chrony, systemd-timesyncd) on every host",
+        ),
+        _r(
+            "STORAGE_NOT_WRITABLE",
+            "index",
+            "error",
+            C,
+            "point INKWELL_DATA_DIR (or INKWELL_INDEX_DIR) at a writable directory",
+        ),
     ]
 )
 
