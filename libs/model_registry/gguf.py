@@ -51,6 +51,7 @@ def load_gguf(gguf_path: Path, cache_root: Path, dtype: Any) -> tuple[Any, Any, 
         model = AutoModelForCausalLM.from_pretrained(target, dtype=dtype, local_files_only=True)
         return model, tokenizer, "cache"
     started = time.monotonic()
+    _quiet_conversion()
     folder, name = gguf_path.parent, gguf_path.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype, local_files_only=True)
@@ -63,6 +64,18 @@ def load_gguf(gguf_path: Path, cache_root: Path, dtype: Any) -> tuple[Any, Any, 
             extra={"reason": "MODEL_CACHE_UNWRITABLE", "seconds": round(time.monotonic() - started, 2)},
         )
     return model, tokenizer, "gguf"
+
+
+def _quiet_conversion() -> None:
+    """transformers' GGUF conversion draws a plain tqdm bar on stderr, outside its own progress-bar
+    switch; our stderr carries JSON log lines only."""
+    import functools
+
+    from transformers import modeling_gguf_pytorch_utils as conversion
+
+    bar = getattr(conversion, "tqdm", None)
+    if bar is not None and not isinstance(bar, functools.partial):
+        conversion.tqdm = functools.partial(bar, disable=True)
 
 
 def _drop_quantizer(model: Any) -> None:
