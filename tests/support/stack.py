@@ -42,7 +42,6 @@ class Services:
             "INKWELL_DATA_DIR": str(self.data_dir),
             "INKWELL_TORCH_THREADS": "1",
             "HF_HUB_OFFLINE": "1",
-            "INKWELL_PACKAGED_MODELS": "false",  # opt in per test: loading SmolLM2 costs CPU
             **common_env,
         }
         self.auth_port = free_port()
@@ -93,6 +92,8 @@ class Services:
         settings = {
             "HF_TOKEN": "hf_test_token",
             "INKWELL_MODEL_CACHE": str(self.root / "hf-empty"),
+            # The packaged SmolLM2 would load in every LLM process (CPU for minutes): opt in per stack.
+            "INKWELL_PACKAGED_MODELS": "false",
             **self.env,
             "INKWELL_LLM_PORT": self.llm_port,
             "INKWELL_AUTH_ADDR": self.auth_address,
