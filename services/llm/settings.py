@@ -43,6 +43,9 @@ class LlmSettings(ModelRegistrySettings):
         "INKWELL_PLANS_FILE",
         "the subscription plans file whose limits are enforced (default: the packaged libs/config/plans.toml)",
     )
+    preload_local_model: bool = setting(
+        True, "INKWELL_LLM_PRELOAD", "true to load the local agent model in the background at startup, false on demand"
+    )
     usage_db_override: Path | None = setting(
         None, "INKWELL_LLM_USAGE_DB", "a writable SQLite file path (default: INKWELL_DATA_DIR/llm/usage.sqlite3)"
     )
