@@ -38,7 +38,9 @@ ENGINES = ("onnx-int8", "torch-fp32")
 DEFAULT_ENGINE = "onnx-int8"
 
 
-def encoder_config(model_path: Path, engine: str = DEFAULT_ENGINE, *, cache: Path | None = None, threads: int | None = None) -> dict[str, Any]:
+def encoder_config(
+    model_path: Path, engine: str = DEFAULT_ENGINE, *, cache: Path | None = None, threads: int | None = None
+) -> dict[str, Any]:
     """txtai vectors settings for the embeddings model on the chosen engine.
 
     `torch-fp32` is txtai's default (transformers, fp32 PyTorch). `onnx-int8` encodes the same

@@ -15,7 +15,7 @@ import onnxruntime as ort
 from txtai.vectors.dense.onnx import ONNX
 
 
-class ThreadedOnnx(ONNX):  # type: ignore[misc]  # txtai is untyped
+class ThreadedOnnx(ONNX):
     def loadmodel(self, path: str) -> tuple[Any, Any]:
         options = ort.SessionOptions()
         threads = int(self.config.get("threads") or 0)  # 0: ONNX Runtime's default

@@ -34,6 +34,7 @@ def health(address: str, service: str, timeout: float = 1.0) -> int | None:
     except grpc.RpcError:
         return None
 
+
 # The int8 ONNX export of the embeddings model, shared by every test run on this machine (keyed by
 # the source model and toolchain, written atomically): exporting it per test would cost ~10 s each.
 ENCODER_CACHE = Path(tempfile.gettempdir()) / f"inkwell-test-encoders-{os.getuid()}"
