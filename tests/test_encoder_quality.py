@@ -11,7 +11,7 @@ from bench.index.quality import TARGET_OVERLAP, TARGET_RECALL_RATIO, evaluate, l
 from libs.model_registry.catalog import load_catalog
 from libs.model_registry.onnx_encoder import MODEL_FILE, cache_key, int8_encoder
 from libs.model_registry.packaged import packaged_path
-from services.index.engine import encoder_config, txtai_factory
+from services.index.engine import choose_engine, encoder_config, txtai_factory
 from tests.support.stack import ENCODER_CACHE
 
 
@@ -52,6 +52,14 @@ def test_export_is_cached_by_source_and_versions(minilm: Path, tmp_path: Path) -
     assert cache_key(changed) != cache_key(minilm)
 
 
-def test_unknown_engine_is_refused(minilm: Path) -> None:
+def test_engine_choice_follows_the_registry(minilm: Path) -> None:
+    """The registry lists the fast engine first (the default) and keeps fp32 selectable."""
+    listed = load_catalog(environ={}).models["all-minilm-l6-v2"].engines
+    assert listed == ("onnx-int8", "torch-fp32")
+    assert choose_engine(listed, None) == "onnx-int8"
+    assert choose_engine(listed, "torch-fp32") == "torch-fp32"
+    assert choose_engine((), None) == "torch-fp32"
+    with pytest.raises(ValueError, match="not an engine of this model"):
+        choose_engine(("torch-fp32",), "onnx-int8")
     with pytest.raises(ValueError, match="unknown embeddings engine"):
         encoder_config(minilm, "onnx-fp16")

@@ -510,12 +510,14 @@ def model_path() -> Path:
 def load_inprocess(encoders: Path) -> Any:
     """The service's own factory (content=False, faiss IDMap,Flat, shared model) on the service's
     default engine, after the same thread setting the service applies (INKWELL_TORCH_THREADS=1)."""
+    from libs.model_registry.catalog import load_catalog
     from libs.model_registry.loaders import set_torch_threads
-    from services.index.engine import DEFAULT_ENGINE, encoder_config, txtai_factory
+    from services.index.engine import choose_engine, encoder_config, txtai_factory
 
     set_torch_threads(TORCH_THREADS)
     path = model_path()
-    return txtai_factory(path, encoder_config(path, DEFAULT_ENGINE, cache=encoders, threads=TORCH_THREADS))
+    engine = choose_engine(load_catalog(environ={}).models["all-minilm-l6-v2"].engines, None)
+    return txtai_factory(path, encoder_config(path, engine, cache=encoders, threads=TORCH_THREADS))
 
 
 def export_encoder(encoders: Path) -> float:

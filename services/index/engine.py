@@ -38,6 +38,19 @@ ENGINES = ("onnx-int8", "torch-fp32")
 DEFAULT_ENGINE = "onnx-int8"
 
 
+def choose_engine(listed: tuple[str, ...], wanted: str | None) -> str:
+    """The engine to encode with: `wanted` (INKWELL_EMBEDDINGS_ENGINE) if the registry lists it for
+    the model, else the registry's first; txtai's default when the registry lists none."""
+    if wanted is None:
+        return listed[0] if listed else "torch-fp32"
+    if listed and wanted not in listed:
+        raise ValueError(
+            f"INKWELL_EMBEDDINGS_ENGINE={wanted} is not an engine of this model in the registry "
+            f"({', '.join(listed)}). Fix: use one of them, or list it under engines in libs/config/models.toml"
+        )
+    return wanted
+
+
 def encoder_config(
     model_path: Path, engine: str = DEFAULT_ENGINE, *, cache: Path | None = None, threads: int | None = None
 ) -> dict[str, Any]:

@@ -31,10 +31,11 @@ class IndexSettings(ModelRegistrySettings):
     max_open_indexes: int = setting(
         256, "INKWELL_INDEX_MAX_OPEN", "per-user indexes kept loaded, 1 to 100000", ge=1, le=100_000
     )
-    embeddings_engine: Literal["onnx-int8", "torch-fp32"] = setting(
-        "onnx-int8",
+    embeddings_engine: Literal["onnx-int8", "torch-fp32"] | None = setting(
+        None,
         "INKWELL_EMBEDDINGS_ENGINE",
-        "onnx-int8 (int8 ONNX Runtime, exported once and cached) or torch-fp32 (txtai's default PyTorch)",
+        "onnx-int8 (int8 ONNX Runtime, exported once and cached) or torch-fp32 (txtai's default PyTorch); "
+        "unset: the model's first engine in libs/config/models.toml",
     )
     encoder_cache: Path | None = setting(
         None,
