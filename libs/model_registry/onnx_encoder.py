@@ -114,6 +114,17 @@ def _quantize(fp32: Path, out: Path) -> None:
     (Gather) stays fp32: quantizing it or using one scale per tensor cost retrieval quality."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        str(fp32), str(out), op_types_to_quantize=["MatMul"], per_channel=True, weight_type=QuantType.QInt8
-    )
+    advisory = _DropAdvisory()  # onnxruntime's quantizer chats per tensor on the root logger
+    logging.getLogger().addFilter(advisory)
+    try:
+        quantize_dynamic(
+            str(fp32), str(out), op_types_to_quantize=["MatMul"], per_channel=True, weight_type=QuantType.QInt8
+        )
+    finally:
+        logging.getLogger().removeFilter(advisory)
+
+
+class _DropAdvisory(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Only real problems pass: not the per-tensor INFO lines, nor the static-quantization hint."""
+        return record.levelno > logging.INFO and "pre-processing before quantization" not in record.getMessage()
