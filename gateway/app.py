@@ -5,7 +5,6 @@ services with the verified identity. Backends are reached over long-lived gRPC c
 at startup; every call carries a deadline.
 """
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway import index_routes, monitoring_routes, ops_routes, subscription_routes, workflow_routes
 from gateway.accounting import AccountingMiddleware
 from gateway.errors import ApiError, error_body, error_response, handle_api_error
+from gateway.header_limits import HeaderLimitMiddleware
 from gateway.middleware import RequestContextMiddleware
 from gateway.settings import GatewaySettings
 from gateway.state import CurrentUser, GatewayState
@@ -33,20 +33,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async def flush_failures() -> None:
-            while True:
-                await asyncio.sleep(min(5.0, settings.failure_log_window_s))
-                state.failure_log.flush(message="authentication failed")
-
         state.open()
         await state.open_database()
-        flusher = asyncio.create_task(flush_failures(), name="gateway-failure-log-flush")
         log.info("gateway started", extra={"auth": settings.auth_address, "cors": list(settings.cors_origins)})
         try:
             yield
         finally:
-            flusher.cancel()
-            state.failure_log.flush(message="authentication failed", force=True)
             await state.backends.close()
             await state.engine.dispose()
 
@@ -64,6 +56,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     # Added inner first: CORS wraps everything, so error replies carry CORS headers too.
     app.add_middleware(AccountingMiddleware, accounting=state.accounting)
+    app.add_middleware(
+        HeaderLimitMiddleware,
+        max_header_bytes=settings.max_header_bytes,
+        max_token_bytes=settings.max_token_bytes,
+    )
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(
         CORSMiddleware,
@@ -81,6 +78,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"], summary="Readiness of every backend; 503 names the ones not ready")
     async def readyz() -> JSONResponse:
+        if state.draining:
+            body = error_body("SHUTTING_DOWN", "the gateway is draining before it stops; requests are still served")
+            return JSONResponse(body, 503, headers={"Retry-After": str(max(1, round(settings.drain_s)))})
         states = await state.backends.readiness(settings.readiness_timeout_s)
         not_ready = sorted(name for name, status in states.items() if status != "SERVING")
         if not_ready:

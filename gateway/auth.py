@@ -18,7 +18,6 @@ import grpc
 from starlette.requests import Request
 
 from gateway.errors import ApiError
-from gateway.log_collapse import CollapsingLogger
 from gateway.session_cache import (
     CACHEABLE_DENIALS,
     DENIAL_TTL_S,
@@ -89,12 +88,10 @@ class Authenticator:
         self,
         channel: grpc.aio.Channel,
         cache: SessionCache,
-        failures: CollapsingLogger,
         timeout_s: float,
     ) -> None:
         self.stub = auth_grpc.AuthServiceStub(channel)
         self.cache = cache
-        self.failures = failures
         self.timeout_s = timeout_s
         self._inflight: dict[bytes, asyncio.Future[VerifiedSession | Denial]] = {}
 
@@ -165,17 +162,19 @@ class Authenticator:
         return VerifiedSession(principal, response.internal_token, valid_until)
 
     def _log_failure(self, request: Request, error: ApiError) -> None:
+        """One line per (reason, route) per window: libs/runtime/logs.py collapses the repeats
+        into a "(repeated) N" summary (no second collapse layer here to drop it)."""
         route = getattr(request.scope.get("route"), "path", request.url.path)
         ctx = context.get()
-        self.failures.log(
-            logging.WARNING,
+        log.warning(
             "authentication failed",
-            key=(error.reason, route),
-            reason=error.reason,
-            route=route,
-            client=client_label(request),
-            status=error.status,
-            first_request_id=ctx.request_id if ctx else None,
+            extra={
+                "reason": error.reason,
+                "route": route,
+                "client": client_label(request),
+                "status": error.status,
+                "first_request_id": ctx.request_id if ctx else None,
+            },
         )
 
 

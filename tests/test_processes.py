@@ -60,6 +60,11 @@ def test_gateway_bad_settings(tmp_path: Path) -> None:
 
 
 def test_sigterm_goes_not_serving_then_stops(tmp_path: Path) -> None:
+    """SIGTERM: health says NOT_SERVING at once while calls are still answered for the drain
+    window (INKWELL_DRAIN_S), then the process stops cleanly."""
+    from inkwell.auth.v1 import auth_service_pb2 as pb
+    from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
+
     port = free_port()
     log = tmp_path / "auth.log"
     proc = spawn(
@@ -69,20 +74,33 @@ def test_sigterm_goes_not_serving_then_stops(tmp_path: Path) -> None:
         INKWELL_DATA_DIR=str(tmp_path),
         ALLOW_UNVERIFIED_JWT_DEV="true",
         INKWELL_SHUTDOWN_GRACE_S="2",
+        INKWELL_DRAIN_S="3",
     )
+    service = "inkwell.auth.v1.AuthService"
     try:
         wait_for_log(log, "readiness changed")
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            status = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service="inkwell.auth.v1.AuthService"), timeout=5
-            )
+            health = health_pb2_grpc.HealthStub(channel)
+            status = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert status.status == health_pb2.HealthCheckResponse.SERVING
-        proc.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            wait_for_log(log, "shutting down")
+            status = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            # Still answering during the drain: a bad token is judged (UNAUTHENTICATED), not refused.
+            try:
+                pb_grpc.AuthServiceStub(channel).VerifySession(pb.VerifySessionRequest(token="x.y.z"), timeout=5)
+                raise AssertionError("a malformed token verified")
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.UNAUTHENTICATED, exc
+            assert proc.poll() is None, "the process stopped inside its drain window"
         assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - signalled >= 3
     finally:
         proc.kill()
     events = [line.get("event") for line in log_lines(log)]
-    assert events.index("shutting down") < events.index("stopped")
+    assert events.index("shutting down") < events.index("drain window over; stopping") < events.index("stopped")
     warning = [line for line in log_lines(log) if line.get("reason") == "UNVERIFIED_JWT_SETTING_IGNORED"]
     assert warning and "INKWELL_ENV=development" in warning[0]["event"]
     assert all(line.get("level") for line in log_lines(log)), "every log line is JSON"

@@ -121,6 +121,20 @@ CATALOG: dict[str, Reason] = dict(
         ),
         _r("METHOD_NOT_ALLOWED", "gateway", "info", K, "use the HTTP method the route documents"),
         _r("HTTP_ERROR", "gateway", "info", K, "see the message"),
+        _r(
+            "HEADERS_TOO_LARGE",
+            "gateway",
+            "info",
+            K,
+            "send fewer or smaller headers (or cookies); the cap is INKWELL_MAX_HEADER_BYTES",
+        ),
+        _r(
+            "SHUTTING_DOWN",
+            "runtime",
+            "info",
+            U,
+            "the process got SIGTERM and is draining (INKWELL_DRAIN_S): send new requests to another replica",
+        ),
         # --- models ---
         _r(
             "OFFLINE",
