@@ -138,3 +138,70 @@ def test_dev_token_cli_mints_tokens_the_service_verifies(tmp_path: Path) -> None
         proc.terminate()
         proc.wait(timeout=15)
     assert "eyJ" not in log.read_text(), "tokens must never be logged"
+
+
+def test_gateway_drains_under_load_and_flushes_collapsed_lines_at_exit(tmp_path: Path) -> None:
+    """SIGTERM under load: /readyz turns 503 SHUTTING_DOWN, every request sent during the drain
+    window is served (none refused), the process exits 0, and the "(repeated) N" summary of a
+    flood of identical failures reaches the log when it stops."""
+    import asyncio
+
+    import httpx
+
+    port = free_port()
+    log = tmp_path / "gateway.log"
+    proc = spawn(
+        "gateway",
+        log,
+        INKWELL_GATEWAY_PORT=port,
+        INKWELL_DATA_DIR=str(tmp_path / "data"),
+        INKWELL_AUTH_ADDR=f"127.0.0.1:{free_port()}",  # no auth needed: every request is TOKEN_MISSING
+        INKWELL_DRAIN_S="3",
+        INKWELL_SHUTDOWN_GRACE_S="2",
+    )
+    url = f"http://127.0.0.1:{port}"
+    refused: list[str] = []
+    statuses: list[int] = []
+
+    async def flood(client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                statuses.append((await client.get("/api/auth/me")).status_code)
+            except httpx.TransportError as exc:
+                refused.append(type(exc).__name__)
+
+    async def scenario() -> tuple[int, float]:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            for _ in range(999):
+                assert (await client.get("/api/auth/me")).status_code == 401
+            stop = asyncio.Event()
+            workers = [asyncio.create_task(flood(client, stop)) for _ in range(20)]
+            while len(statuses) < 100:  # under load before the signal
+                await asyncio.sleep(0.01)
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            ready = await client.get("/readyz")
+            while ready.status_code != 503 or ready.json()["error"]["reason"] != "SHUTTING_DOWN":
+                ready = await client.get("/readyz")
+            before = len(statuses)
+            while time.monotonic() - signalled < 2.5:  # inside the 3 s drain window
+                await asyncio.sleep(0.05)
+            stop.set()
+            await asyncio.gather(*workers)
+            return len(statuses) - before, signalled
+
+    try:
+        wait_for_log(log, "gateway started")
+        served_during_drain, signalled = asyncio.run(scenario())
+        assert proc.wait(timeout=20) == 0
+        assert time.monotonic() - signalled >= 3
+    finally:
+        proc.kill()
+    assert refused == [], f"{len(refused)} requests refused during the drain window"
+    assert served_during_drain > 20 and set(statuses) == {401}
+    lines = log_lines(log)
+    summaries = [line for line in lines if line.get("event") == "authentication failed (repeated)"]
+    total = sum(line["repeated"] for line in summaries)
+    firsts = [line for line in lines if line.get("event") == "authentication failed"]
+    assert len(firsts) + total == 999 + len(statuses), (len(firsts), total, len(statuses))
+    assert summaries and lines.index(summaries[-1]) > [line.get("event") for line in lines].index("stopped")
