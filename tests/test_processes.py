@@ -163,29 +163,29 @@ def test_gateway_drains_under_load_and_flushes_collapsed_lines_at_exit(tmp_path:
     refused: list[str] = []
     statuses: list[int] = []
 
-    async def flood(client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+    async def flood(client: httpx.AsyncClient, stop: asyncio.Event, loaded: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 statuses.append((await client.get("/api/auth/me")).status_code)
             except httpx.TransportError as exc:
                 refused.append(type(exc).__name__)
+            if len(statuses) >= 100:
+                loaded.set()
 
     async def scenario() -> tuple[int, float]:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             for _ in range(999):
                 assert (await client.get("/api/auth/me")).status_code == 401
-            stop = asyncio.Event()
-            workers = [asyncio.create_task(flood(client, stop)) for _ in range(20)]
-            while len(statuses) < 100:  # under load before the signal
-                await asyncio.sleep(0.01)
+            stop, loaded = asyncio.Event(), asyncio.Event()
+            workers = [asyncio.create_task(flood(client, stop, loaded)) for _ in range(20)]
+            await loaded.wait()  # under load before the signal
             signalled = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             ready = await client.get("/readyz")
             while ready.status_code != 503 or ready.json()["error"]["reason"] != "SHUTTING_DOWN":
                 ready = await client.get("/readyz")
             before = len(statuses)
-            while time.monotonic() - signalled < 2.5:  # inside the 3 s drain window
-                await asyncio.sleep(0.05)
+            await asyncio.sleep(max(0.0, 2.5 - (time.monotonic() - signalled)))  # load for most of the 3 s drain
             stop.set()
             await asyncio.gather(*workers)
             return len(statuses) - before, signalled
