@@ -35,10 +35,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.open()
         await state.open_database()
+        assert state.outbox is not None
+        state.outbox.start()
         log.info("gateway started", extra={"auth": settings.auth_address, "cors": list(settings.cors_origins)})
         try:
             yield
         finally:
+            await state.outbox.close()
             await state.backends.close()
             await state.engine.dispose()
 

@@ -61,7 +61,12 @@ class AuthSettings(BaseServiceSettings):
     dev_issuer_enabled: bool | None = setting(
         None, "INKWELL_DEV_ISSUER", "true or false; it defaults to true in development and is refused in production"
     )
-    internal_token_ttl_s: float = setting(60.0, "INKWELL_INTERNAL_TOKEN_TTL_S", "seconds between 5 and 60", ge=5, le=60)
+    internal_token_ttl_s: float = setting(60.0, "INKWELL_INTERNAL_TOKEN_TTL_S", "seconds between 1 and 60", ge=1, le=60)
+    service_key: str = setting(
+        "",
+        "INKWELL_SERVICE_KEY",
+        "a long random string shared with the gateway (default: created once in INKWELL_DATA_DIR/auth/service.key)",
+    )
     internal_audiences_raw: str = setting(
         DEFAULT_AUDIENCES, "INKWELL_INTERNAL_AUDIENCES", "comma-separated service audiences, e.g. inkwell.llm"
     )

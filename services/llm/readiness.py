@@ -48,7 +48,8 @@ def _candidate_problem(router: Router, registry: ModelRegistry, candidate: str) 
 
 
 def assess(router: Router, registry: ModelRegistry) -> Readiness:
-    answerable, problems = [], []
+    answerable: list[str] = []
+    problems: list[str] = []
     for purpose, spec in router.catalog.purposes.items():
         found = [_candidate_problem(router, registry, c) for c in spec.chain]
         if any(problem is None for problem in found):
