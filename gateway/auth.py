@@ -29,7 +29,7 @@ from gateway.session_cache import (
 from inkwell.auth.v1 import auth_service_pb2 as auth_pb
 from inkwell.auth.v1 import auth_service_pb2_grpc as auth_grpc
 from libs.runtime import bearer, context
-from libs.runtime.client import call_metadata
+from libs.runtime.client import call_metadata, call_timeout
 from libs.runtime.errors import from_rpc_error
 from libs.runtime.metrics import AUTH_DECISIONS, SESSION_CACHE
 
@@ -141,7 +141,9 @@ class Authenticator:
     async def _call_auth(self, token: str, origin: str) -> VerifiedSession | Denial:
         request = auth_pb.VerifySessionRequest(token=token, origin=origin)
         try:
-            response = await self.stub.VerifySession(request, timeout=self.timeout_s, metadata=call_metadata())
+            response = await self.stub.VerifySession(
+                request, timeout=call_timeout(self.timeout_s), metadata=call_metadata()
+            )
         except grpc.aio.AioRpcError as exc:
             remote = from_rpc_error(exc)
             if remote.code == grpc.StatusCode.UNAUTHENTICATED:
