@@ -55,6 +55,11 @@ class BaseServiceSettings(BaseSettings):
         ge=0,
         le=120,
     )
+    # gRPC servers close each connection after this age (plus a grace for in-flight calls), so
+    # clients re-resolve DNS and spread calls over replicas added since (headless Services).
+    grpc_max_connection_age_s: float = setting(
+        300.0, "INKWELL_GRPC_MAX_CONNECTION_AGE_S", "seconds between 10 and 86400", ge=10, le=86400
+    )
 
     @property
     def is_production(self) -> bool:
