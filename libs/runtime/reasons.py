@@ -267,6 +267,14 @@ CATALOG: dict[str, Reason] = dict(
         _r("OUT_OF_MEMORY", "models", "warning", C, "the model did not fit while loading; a smaller one is used"),
         _r("MODEL_OUT_OF_MEMORY", "models", "warning", C, "the model did not fit while loading; a smaller one is used"),
         _r("MODEL_UNKNOWN", "models", "info", K, "use a model name from libs/config/models.toml"),
+        _r(
+            "MODEL_CACHE_UNWRITABLE",
+            "models",
+            "warning",
+            C,
+            "the dequantized GGUF cache cannot be written: point INKWELL_DEQUANTIZED_CACHE at a writable directory",
+        ),
+        _r("MODEL_PRELOAD_FAILED", "models", "error", D, "the local model failed to load: see the stack in the log"),
         # --- index ---
         _r("INDEX_NOT_READY", "index", "warning", U, "retry after RetryInfo, or write in BACKGROUND mode"),
         _r("INDEX_WRITE_PENDING", "index", "info", U, "the write is stored and will be indexed; check GetJob"),
@@ -373,6 +381,23 @@ CATALOG: dict[str, Reason] = dict(
             "error",
             C,
             "point INKWELL_DATA_DIR (or INKWELL_INDEX_DIR) at a writable directory",
+        ),
+        # --- gateway: fair sharing ---
+        _r(
+            "RATE_LIMITED",
+            "gateway",
+            "info",
+            K,
+            "this account sent more requests than its share (INKWELL_RATE_PER_S / INKWELL_RATE_BURST): retry after"
+            " Retry-After seconds; not a plan limit",
+        ),
+        _r(
+            "EVENT_LOOP_BLOCKED",
+            "gateway",
+            "warning",
+            D,
+            "a callback used the gateway's event loop for longer than INKWELL_LOOP_BLOCK_WARN_MS: move that work"
+            " off the loop (the log names the coroutine)",
         ),
     ]
 )

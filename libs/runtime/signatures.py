@@ -99,7 +99,7 @@ class CollapseFilter(logging.Filter):
             for key, window in list(self._windows.items()):
                 closed = now - window.started >= self.window_s
                 if window.dropped and (force or closed):
-                    out.append(window.summary())
+                    out.append(window.summary(self.window_s))
                     window.dropped = 0
                 if closed:
                     del self._windows[key]
@@ -114,7 +114,8 @@ class _Window:
     dropped: int
     template: logging.LogRecord
 
-    def summary(self) -> logging.LogRecord:
+    def summary(self, window_s: float) -> logging.LogRecord:
+        """A line that stands for the dropped repeats only (`window_s` set marks it so for rca)."""
         record = logging.makeLogRecord(vars(self.template))
         record.msg, record.args = f"{self.template.getMessage()} (repeated)", None
         record.exc_info = record.exc_text = None
@@ -123,4 +124,5 @@ class _Window:
         record.repeated = self.dropped
         record.first_seen = self.first_seen
         record.last_seen = self.last_seen
+        record.window_s = window_s
         return record

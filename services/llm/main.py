@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -14,6 +15,7 @@ from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
 from libs.model_registry import grpc_service as models_grpc
 from libs.model_registry.catalog import ModelEntry
 from libs.model_registry.loaders import CausalLM, load_causal_lm, set_torch_threads
+from libs.model_registry.loading import NoModelAvailable
 from libs.model_registry.registry import ModelRegistry
 from libs.runtime.client import open_channel
 from libs.runtime.diagnostics import SERVICE_NAME as DIAGNOSTICS_NAME
@@ -115,16 +117,40 @@ async def preflight_forever(
         await asyncio.sleep(min(READINESS_EVERY_S, interval_s))
 
 
+async def preload(registry: ModelRegistry, local: LocalGenerator, role: str) -> None:
+    """Load the role's model in the background at startup, so the first request does not pay for
+    it; ListModels shows LOADING then LOADED. Nothing usable yet (downloads pending) is not an error:
+    the first request that finds one loads it."""
+    started = time.monotonic()
+    try:
+        loaded = await registry.loader.acquire(role)
+        await asyncio.to_thread(local.backend, loaded.handle)  # the grammar's vocabulary, once
+        log.info(
+            "local model ready",
+            extra={
+                "role": role,
+                "model": loaded.name,
+                "source": getattr(loaded.handle, "source", ""),
+                "seconds": round(time.monotonic() - started, 2),
+            },
+        )
+    except NoModelAvailable as missing:
+        log.info("no local model to preload yet", extra={"role": role, "detail": str(missing)[:300]})
+    except Exception:
+        log.exception("the local model failed to load", extra={"role": role, "reason": "MODEL_PRELOAD_FAILED"})
+
+
 async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None) -> RunningLlm:
     registry = registry or ModelRegistry(settings)
 
     def load_fn(entry: ModelEntry, path: object) -> CausalLM:
         set_torch_threads(settings.torch_threads)
-        return load_causal_lm(entry, path)  # type: ignore[arg-type]
+        return load_causal_lm(entry, path, settings.dequantized_dir)  # type: ignore[arg-type]
 
     registry.loader.register("text-generation", load_fn)
     routes = build_routes(settings, registry)
-    router = Router(registry.catalog, routes, LocalGenerator(registry))
+    local = LocalGenerator(registry)
+    router = Router(registry.catalog, routes, local)
     try:
         usage = UsageStore(settings.usage_db)
     except OSError as exc:
@@ -166,6 +192,8 @@ async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None
         ),
         asyncio.create_task(registry.loader.run_idle_unloader(), name="llm-idle-unload"),
     ]
+    if settings.preload_local_model:
+        tasks.append(asyncio.create_task(preload(registry, local, "agent_llm"), name="llm-preload"))
     running = RunningLlm(server, router, registry, usage, servicer, tasks, channel, keys)
     return running
 
