@@ -56,8 +56,19 @@ token: $(STAMP) ## Print a development session token (USER_ID=alice)
 	@$(VENV)/bin/inkwell token --user $${USER_ID:-alice}
 
 .PHONY: test
-test: $(STAMP) ## Set up and run the whole test suite
+test: $(STAMP) test-deps ## Set up and run the whole test suite
 	$(PY) -m pytest -q
+
+.PHONY: test-deps
+test-deps: ## Install the system packages tests need (chromium, via apt-get when run as root)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make test: installing chromium (apt-get) for the headless-browser test" >&2; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "make test: could not install chromium; the headless-browser test will fail and say why" >&2; \
+	  else \
+	    echo "make test: chromium is missing: run 'sudo apt-get install chromium' (or make test as root)" >&2; \
+	  fi; }
 
 $(BUF): Makefile
 	npm install --prefix .cache/buf --no-save --no-audit --no-fund --loglevel=error @bufbuild/buf@$(BUF_VERSION)

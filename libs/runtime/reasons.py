@@ -229,6 +229,20 @@ CATALOG: dict[str, Reason] = dict(
         ),
         _r("METHOD_NOT_ALLOWED", "gateway", "info", K, "use the HTTP method the route documents"),
         _r("HTTP_ERROR", "gateway", "info", K, "see the message"),
+        _r(
+            "HEADERS_TOO_LARGE",
+            "gateway",
+            "info",
+            K,
+            "send fewer or smaller headers (or cookies); the cap is INKWELL_MAX_HEADER_BYTES",
+        ),
+        _r(
+            "SHUTTING_DOWN",
+            "runtime",
+            "info",
+            U,
+            "the process got SIGTERM and is draining (INKWELL_DRAIN_S): send new requests to another replica",
+        ),
         # --- models ---
         _r(
             "OFFLINE",
@@ -309,6 +323,14 @@ CATALOG: dict[str, Reason] = dict(
         _r("DEADLINE", "llm", "warning", U, "the request ran out of time before a model answered"),
         _r("NO_LOCAL_MODEL", "llm", "info", C, "no local model is ready: see `inkwell models`"),
         _r("NO_CANDIDATES", "llm", "error", C, "the purpose has no candidates in libs/config/models.toml"),
+        _r(
+            "NO_CANDIDATE_READY",
+            "llm",
+            "error",
+            U,
+            "no model of any purpose can answer (the LLM service is NOT_SERVING): set HF_TOKEN, fix the route, "
+            "or `inkwell models pull`; the log line lists each candidate's state",
+        ),
         _r("ALL_PROVIDERS_FAILED", "llm", "error", U, "no provider produced valid output: see the attempts"),
         _r("UNREACHABLE", "llm", "warning", U, "the provider's base URL did not answer"),
         _r("USAGE_WRITE_FAILED", "llm", "error", D, "usage records could not be written: check the data directory"),

@@ -29,6 +29,7 @@ from libs.runtime.server import ServiceServer, cancel_tasks, start_server
 from libs.runtime.settings import ConfigError
 from services.llm.diagnose import llm_checks
 from services.llm.local import LocalGenerator
+from services.llm.readiness import assess
 from services.llm.router import Router
 from services.llm.routes import Route
 from services.llm.service import SERVICE_NAME, LlmServicer
@@ -88,14 +89,33 @@ def build_routes(settings: LlmSettings, registry: ModelRegistry, log_changes: bo
     return routes
 
 
-async def preflight_forever(routes: dict[str, Route], interval_s: float, server: ServiceServer) -> None:
-    first = True
+READINESS_EVERY_S = 5.0  # cheap: a local download finishing shows up within seconds
+
+
+async def preflight_forever(
+    routes: dict[str, Route], interval_s: float, server: ServiceServer, router: Router, registry: ModelRegistry
+) -> None:
+    """Preflight every route each `interval_s`; between preflights re-assess readiness (a
+    download may finish, a model be marked unavailable) and report each change."""
+    loop = asyncio.get_running_loop()
+    ready: bool | None = None
+    next_preflight = 0.0
     while True:
-        await asyncio.gather(*(route.preflight() for route in routes.values()), return_exceptions=True)
-        if first:
-            await server.set_ready(True, SERVICE_NAME)
-            first = False
-        await asyncio.sleep(interval_s)
+        if loop.time() >= next_preflight:
+            await asyncio.gather(*(route.preflight() for route in routes.values()), return_exceptions=True)
+            next_preflight = loop.time() + interval_s
+        found = assess(router, registry)
+        if found.ready is not ready:
+            ready = found.ready
+            await server.set_ready(ready, SERVICE_NAME)
+            if ready:
+                log.info("readiness changed", extra={"ready": True, "purposes": list(found.answerable)})
+            else:
+                log.warning(
+                    f"readiness changed: NOT_SERVING: {found.detail}",
+                    extra={"ready": False, "reason": "NO_CANDIDATE_READY"},
+                )
+        await asyncio.sleep(min(READINESS_EVERY_S, interval_s))
 
 
 async def preload(registry: ModelRegistry, local: LocalGenerator, role: str) -> None:
@@ -168,7 +188,9 @@ async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None
     keys.start()
     registry.start_downloads(["agent_llm"])
     tasks = [
-        asyncio.create_task(preflight_forever(routes, settings.preflight_interval_s, server), name="llm-preflight"),
+        asyncio.create_task(
+            preflight_forever(routes, settings.preflight_interval_s, server, router, registry), name="llm-preflight"
+        ),
         asyncio.create_task(registry.loader.run_idle_unloader(), name="llm-idle-unload"),
     ]
     if settings.preload_local_model:
