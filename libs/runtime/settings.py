@@ -38,8 +38,10 @@ class BaseServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=False, frozen=True)
 
+    # Fail closed: a process started without INKWELL_ENV is a production process. Only `make run`
+    # (scripts/run_stack.py) asks for development, explicitly.
     env: Environment = setting(
-        Environment.DEVELOPMENT, "INKWELL_ENV", "set INKWELL_ENV to 'development' or 'production'"
+        Environment.PRODUCTION, "INKWELL_ENV", "set INKWELL_ENV to 'production' (the default) or 'development'"
     )
     log_level: str = setting(
         "INFO", "INKWELL_LOG_LEVEL", "use DEBUG, INFO, WARNING or ERROR", pattern=r"^(?i:debug|info|warning|error)$"
@@ -49,9 +51,43 @@ class BaseServiceSettings(BaseSettings):
         10.0, "INKWELL_SHUTDOWN_GRACE_S", "a number of seconds between 0 and 120", ge=0, le=120
     )
 
+    # Read by every process so that none of them starts in production while someone expects a
+    # development shortcut to be on.
+    allow_unverified_dev: str = setting(
+        "", "ALLOW_UNVERIFIED_JWT_DEV", "unset it: Inkwell never skips verification; use INKWELL_DEV_ISSUER"
+    )
+    dev_issuer_enabled: bool | None = setting(
+        None, "INKWELL_DEV_ISSUER", "true or false; it defaults to true in development and is refused in production"
+    )
+    # The longest internal identity token the auth service mints and every service accepts
+    # (exp - iat); set the same value on every process.
+    internal_token_ttl_s: float = setting(60.0, "INKWELL_INTERNAL_TOKEN_TTL_S", "seconds between 5 and 60", ge=5, le=60)
+
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def dev_issuer(self) -> bool:
+        """Whether the local development issuer is trusted: on in development unless turned off."""
+        if self.dev_issuer_enabled is not None:
+            return self.dev_issuer_enabled
+        return not self.is_production
+
+    def cross_check(self) -> list[str]:
+        """Problems that involve more than one setting; subclasses extend this list."""
+        problems = []
+        if self.is_production and self.dev_issuer:
+            problems.append(
+                "INKWELL_DEV_ISSUER: the development issuer is refused in production. "
+                "Fix: unset INKWELL_DEV_ISSUER, or use INKWELL_ENV=development on a laptop"
+            )
+        if self.is_production and self.allow_unverified_dev:
+            problems.append(
+                "ALLOW_UNVERIFIED_JWT_DEV: is set, and production never accepts an unverified token. "
+                "Fix: unset ALLOW_UNVERIFIED_JWT_DEV (for local work: make run, then `inkwell token --user NAME`)"
+            )
+        return problems
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -160,7 +160,7 @@ async def start_index(settings: IndexSettings, registry: ModelRegistry | None = 
         register=register,
         host=settings.host,
         port=settings.port,
-        verifier=InternalTokenVerifier(AUDIENCE, keys),
+        verifier=InternalTokenVerifier(AUDIENCE, keys, max_lifetime_s=settings.internal_token_ttl_s),
         grace_s=settings.shutdown_grace_s,
     )
     server_holder.append(server)
