@@ -49,7 +49,7 @@ def refused(call: Any) -> tuple[grpc.StatusCode, str, Any]:
 
 def on_disk(services: Services, user: str) -> list[str]:
     """The document ids in the user's saved txtai index (deleted slots are None)."""
-    user_dir = services.data_dir / "index" / "users" / user_key(user)
+    user_dir = services.data_dir / "index" / "users" / user_key(f"dev:{user}")  # dev tokens act as dev:<sub>
     generation = user_dir / (user_dir / CURRENT).read_text().strip()
     ids = msgpack.unpackb((generation / "ids").read_bytes())
     return [i for i in ids if i is not None]
@@ -179,7 +179,7 @@ def test_damaged_index_is_rebuilt_from_stored_documents(tmp_path: Path) -> None:
         docs = stdlib_docstrings(300)
         services.index_docs("dave", docs, critical=True, timeout=60)
         services.kill_index(signal.SIGTERM)
-        user_dir = services.data_dir / "index" / "users" / user_key("dave")
+        user_dir = services.data_dir / "index" / "users" / user_key("dev:dave")
         generation = user_dir / (user_dir / CURRENT).read_text().strip()
         (generation / "embeddings").write_bytes(b"not a faiss index")
         log = services.start_index()
@@ -201,7 +201,7 @@ def test_damaged_index_is_rebuilt_from_stored_documents(tmp_path: Path) -> None:
         assert (pb.READINESS_STATE_DEGRADED, "INDEX_REBUILDING") in seen
         assert [line for line in log_lines(log) if line.get("reason") == "INDEX_DAMAGED"]
         quarantined = list((services.data_dir / "index" / "quarantine").iterdir())
-        assert len(quarantined) == 1 and quarantined[0].name.startswith(user_key("dave"))
+        assert len(quarantined) == 1 and quarantined[0].name.startswith(user_key("dev:dave"))
         assert len(on_disk(services, "dave")) == 300
         assert services.search("dave", "recursively delete a directory tree", limit=3)[0].id == "shutil.rmtree"
     finally:

@@ -66,6 +66,7 @@ def test_sigterm_goes_not_serving_then_stops(tmp_path: Path) -> None:
         "services.auth",
         log,
         INKWELL_AUTH_PORT=port,
+        INKWELL_ENV="development",
         INKWELL_DATA_DIR=str(tmp_path),
         ALLOW_UNVERIFIED_JWT_DEV="true",
         INKWELL_SHUTDOWN_GRACE_S="2",
@@ -94,9 +95,11 @@ def test_dev_token_cli_mints_tokens_the_service_verifies(tmp_path: Path) -> None
 
     port = free_port()
     log = tmp_path / "auth.log"
-    proc = spawn("services.auth", log, INKWELL_AUTH_PORT=port, INKWELL_DATA_DIR=str(tmp_path))
+    env = {"INKWELL_ENV": "development", "INKWELL_DATA_DIR": str(tmp_path)}
+    proc = spawn("services.auth", log, INKWELL_AUTH_PORT=port, **env)
     try:
         wait_for_log(log, "readiness changed")
+        # INKWELL_ENV unset (production by default): the CLI still signs with the key `make run` created.
         token = subprocess.run(
             [sys.executable, "-m", "cli", "token", "--user", "alice"],
             cwd=ROOT,
@@ -108,7 +111,7 @@ def test_dev_token_cli_mints_tokens_the_service_verifies(tmp_path: Path) -> None
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.AuthServiceStub(channel)
             response = stub.VerifySession(pb.VerifySessionRequest(token=token.strip()), timeout=5)
-            assert response.principal.user_id == "alice" and response.principal.development
+            assert response.principal.user_id == "dev:alice" and response.principal.development
             with_started = time.monotonic()
             try:
                 stub.VerifySession(pb.VerifySessionRequest(token=token.strip()[:-4] + "AAAA"), timeout=5)

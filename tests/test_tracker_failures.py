@@ -66,6 +66,7 @@ class Tracker:
             "INKWELL_MODELS_FILE": str(models_file),
             "INKWELL_MODEL_CACHE": str(root / "hf"),
             "INKWELL_INDEX_TIMEOUT_S": "1",
+            "INKWELL_OPS_ORG_ROLES": "org_ops:org:admin",
         }
         self.services = Services(root, **self.env)
         self.tokens = TokenFactory(signing_key, ISSUER, azp=FRONTEND_ORIGIN)
