@@ -408,3 +408,25 @@ def test_gateway_routes_for_the_index(stack: Services) -> None:
         ).json()["hits"]
         assert "o1" not in [h["id"] for h in other]
         assert client.get("/api/index/search", params={"q": "x"}).status_code == 401
+
+
+def test_index_refuses_identity_tokens_living_longer_than_the_ttl(stack: Services) -> None:
+    """A token signed with the data volume's real internal key, but with a 1-hour exp, is refused."""
+    import jwt
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from services.auth.internal_tokens import KEY_FILE
+
+    key = load_pem_private_key((stack.data_dir / KEY_FILE).read_bytes(), password=None)
+    kid = jwt.get_unverified_header(stack.token("mallory"))["kid"]
+    now = int(time.time())
+    claims = {"iss": "inkwell-auth", "sub": "user_2victim", "aud": ["inkwell.index"], "iat": now}
+    request = pb.SearchRequest(query="anything", limit=1)
+    for exp, expected in ((now + 3600, "IDENTITY_LIFETIME_TOO_LONG"), (now + 60, None)):
+        token = jwt.encode({**claims, "exp": exp}, key, algorithm="EdDSA", headers={"kid": kid})  # type: ignore[arg-type]
+        metadata = [("authorization", f"Bearer {token}")]
+        if expected is None:
+            stack.stub.Search(request, metadata=metadata, timeout=30)
+        else:
+            code, reason, _ = refused(lambda md=metadata: stack.stub.Search(request, metadata=md, timeout=30))
+            assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, expected)

@@ -53,6 +53,21 @@ def test_dev_issuer_is_refused_in_production(tmp_path: Path) -> None:
     assert token.returncode == 2 and "refused in production" in token.stderr
 
 
+def test_a_default_start_is_production_and_refuses_development_shortcuts(tmp_path: Path) -> None:
+    """No INKWELL_ENV: production. The dev issuer, ALLOW_UNVERIFIED_JWT_DEV and loopback /ops access
+    each stop startup (exit 2) naming the setting and the fix, in auth and in the gateway."""
+    bare = run("services.auth", INKWELL_DATA_DIR=str(tmp_path))
+    assert bare.returncode == 2 and "CLERK_PUBLISHABLE_KEY: production needs a Clerk instance" in bare.stderr
+    shortcuts = {"INKWELL_DEV_ISSUER": "true", "ALLOW_UNVERIFIED_JWT_DEV": "true"}
+    auth = run("services.auth", CLERK_ISSUER="https://clerk.example.com", INKWELL_DATA_DIR=str(tmp_path), **shortcuts)
+    gateway = run("gateway", INKWELL_OPS_LOOPBACK="true", INKWELL_DATA_DIR=str(tmp_path), **shortcuts)
+    for result, settings in ((auth, shortcuts), (gateway, {**shortcuts, "INKWELL_OPS_LOOPBACK": "true"})):
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        problems = [line for line in result.stderr.splitlines() if line.strip().startswith("- ")]
+        for name in settings:
+            assert [p for p in problems if f"- {name}:" in p and "Fix:" in p], (name, result.stderr)
+
+
 def test_gateway_bad_settings(tmp_path: Path) -> None:
     result = run("gateway", INKWELL_AUTH_ADDR="nohostport", INKWELL_GATEWAY_PORT="99999")
     assert result.returncode == 2
