@@ -93,13 +93,17 @@ class BaseServiceSettings(BaseSettings):
 S = TypeVar("S", bound=BaseSettings)
 
 
-def load(cls: type[S], **overrides: Any) -> S:
-    """Build settings from the environment; raise ConfigError naming every bad variable."""
+def load(cls: type[S], *, cross_checked: bool = True, **overrides: Any) -> S:
+    """Build settings from the environment; raise ConfigError naming every bad variable.
+
+    `cross_checked=False` skips the problems between settings (e.g. production with the dev issuer):
+    only for diagnostics (the doctor) that report those problems themselves.
+    """
     try:
         settings = cls(**overrides)
     except ValidationError as exc:
         raise ConfigError([_describe(cls, err) for err in exc.errors()]) from None
-    cross_check = getattr(settings, "cross_check", None)
+    cross_check = getattr(settings, "cross_check", None) if cross_checked else None
     problems = cross_check() if callable(cross_check) else []
     if problems:
         raise ConfigError(problems)
