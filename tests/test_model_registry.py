@@ -333,7 +333,7 @@ def test_role_override_is_validated_against_the_file() -> None:
 
 
 def test_bad_registry_file_names_the_entry(tmp_path: Path) -> None:
-    text = (ROOT / "config" / "models.toml").read_text()
+    text = (ROOT / "libs" / "config" / "models.toml").read_text()
     broken = tmp_path / "models.toml"
     broken.write_text(text.replace('dtype = "bfloat16"', 'dtype = "int3"', 1))
     with pytest.raises(ConfigError) as caught:

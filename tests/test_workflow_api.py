@@ -67,7 +67,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, 
     router = router_with(day_plan())
     plans_file = tmp_path_factory.mktemp("plans") / "plans.toml"
     plans_file.write_text(
-        (Path(__file__).parents[1] / "config" / "plans.toml")
+        (Path(__file__).parents[1] / "libs" / "config" / "plans.toml")
         .read_text()
         .replace("ai_text_generation_calls = 200", "ai_text_generation_calls = 4")
     )
