@@ -355,3 +355,12 @@ def test_a_dev_token_never_acts_as_a_clerk_user(dev_stack: Stack, tokens: TokenF
 def test_a_clerk_subject_cannot_enter_the_dev_namespace(dev_stack: Stack, tokens: TokenFactory) -> None:
     response = dev_stack.client.get("/api/auth/me", headers=bearer(tokens.mint(sub="dev:alice")))
     assert_error(response, 401, "TOKEN_MALFORMED")
+
+
+def test_ops_in_development_admits_listed_dev_users_and_loopback_only_when_asked(dev_stack: Stack) -> None:
+    dev = DevIssuer(dev_stack.data_dir)
+    ops_refused(dev_stack, None)  # from loopback, but INKWELL_OPS_LOOPBACK is off
+    ops_refused(dev_stack, dev.mint("bob", azp=FRONTEND_ORIGIN))
+    ops_refused(dev_stack, dev.mint("user_ops", azp=FRONTEND_ORIGIN))  # dev:user_ops is not the Clerk user_ops
+    page = dev_stack.client.get("/ops", headers=bearer(dev.mint("alice", azp=FRONTEND_ORIGIN)), timeout=60)
+    assert page.status_code == 200 and "Inkwell operations" in page.text

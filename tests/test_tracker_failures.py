@@ -194,7 +194,7 @@ def test_unknown_model_id(tmp_path: Path) -> None:
         services.start_auth()
         services.start_index()
         services.start_llm(f"{router.url}/v1")
-        gateway_log = services.start_gateway()
+        gateway_log = services.start_gateway(INKWELL_OPS_LOOPBACK="true")  # development: /ops from loopback
         token = services.session_token("user_una")
         for day in ("2026-04-01", "2026-04-02"):
             plan = httpx.post(

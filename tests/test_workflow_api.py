@@ -76,7 +76,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, 
     services.start_auth()
     services.start_index(INKWELL_INDEX_METRICS_PORT=services.metrics["index"])  # type: ignore[attr-defined]
     services.start_llm(f"{router.url}/v1", INKWELL_LLM_METRICS_PORT=services.metrics["llm"])  # type: ignore[attr-defined]
-    services.start_gateway(INKWELL_PLANS_FILE=str(plans_file))
+    services.start_gateway(INKWELL_PLANS_FILE=str(plans_file), INKWELL_OPS_LOOPBACK="true")  # as `make run`
     services.wait_ready()
     yield services, router
     services.stop()
