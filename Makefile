@@ -5,6 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTO_FILES := $(shell find protos -name '*.proto')
+BUF_VERSION := 1.75.0
+BUF := .cache/buf/node_modules/.bin/buf
 
 .DEFAULT_GOAL := help
 
@@ -44,10 +46,16 @@ token: $(STAMP) ## Print a development session token (USER_ID=alice; it acts as 
 test: $(STAMP) ## Set up and run the whole test suite
 	$(PY) -m pytest -q
 
+$(BUF): Makefile
+	npm install --prefix .cache/buf --no-save --no-audit --no-fund --loglevel=error @bufbuild/buf@$(BUF_VERSION)
+	touch $(BUF)
+
 .PHONY: lint
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) $(BUF) ## ruff, mypy, import layers (lint-imports) and protos (buf lint)
 	$(VENV)/bin/ruff check services gateway libs cli scripts tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(BUF) lint
 
 .PHONY: compose-check
 compose-check: ## Validate docker-compose.yml (needs docker-compose or docker compose)

@@ -60,13 +60,12 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    import asyncio
 
-    from libs.doctor.checks import run_all
+    from cli.doctor import run_doctor
     from libs.doctor.report import render_json, render_text
 
     logging.getLogger().setLevel(logging.CRITICAL)  # the report says everything; no stray log lines
-    checks = asyncio.run(run_all(args.only or None))
+    checks = run_doctor(args.only or None, args.token)
     print(render_json(checks) if args.json else render_text(checks))
     return 1 if any(c.status == "FAIL" for c in checks) else 0
 
@@ -85,7 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=["list", "pull"], default="list")
     models.add_argument("name", nargs="?", help="registry name or repo id (for pull)")
     models.set_defaults(handler=_models)
-    doctor = sub.add_parser("doctor", help="check configuration, upstreams and services; exit 1 on any FAIL")
+    doctor = sub.add_parser(
+        "doctor", help="gather every service's own checks (Diagnose) and reachability; exit 1 on any FAIL"
+    )
+    doctor.add_argument(
+        "--token",
+        default=None,
+        help="an operator's session token for Diagnose (default INKWELL_SESSION_TOKEN; a dev token in development)",
+    )
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
     doctor.add_argument(
         "--only",

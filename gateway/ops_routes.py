@@ -10,25 +10,29 @@ import asyncio
 import datetime as dt
 import html
 import ipaddress
+import json
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import grpc
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
-from gateway.auth import token_from_request
+from gateway.auth import AuthenticatedUser, token_from_request
 from gateway.errors import ApiError
 from gateway.state import GatewayState
 from inkwell.index.v1 import index_service_pb2 as index_pb
 from inkwell.index.v1 import index_service_pb2_grpc as index_grpc
 from inkwell.models.v1 import models_service_pb2 as models_pb
 from inkwell.models.v1 import models_service_pb2_grpc as models_grpc
+from libs.doctor.gather import Gathered, Target, gather
 from libs.runtime.logs import SIGNATURES
 from libs.runtime.reasons import CATALOG
 
 router = APIRouter(tags=["ops"])
-DOCTOR_TTL_S = 60.0
+DOCTOR_TTL_S = 10.0
+DOCTOR_TIMEOUT_S = 10.0
+DOCTOR_SERVICES = ("auth", "llm", "index")
 _doctor_cache: dict[str, Any] = {}
 
 STYLE = """
@@ -53,16 +57,24 @@ def _from_loopback(request: Request, state: GatewayState) -> bool:
         return False
 
 
-async def require_operator(request: Request) -> None:
-    """Raise 403 OPS_FORBIDDEN unless the caller is an operator; an auth outage stays a 503."""
+async def require_operator(request: Request) -> AuthenticatedUser | None:
+    """The operator (None: anonymous loopback in development), or 403 OPS_FORBIDDEN; an auth outage
+    stays a 503. The user's identity token is what the page's Diagnose calls carry."""
     state = GatewayState.of(request)
+    signed_in = token_from_request(request) is not None
     if _from_loopback(request, state):
-        return
-    access = state.settings.ops_access
-    if token_from_request(request) is None:
+        if not signed_in:
+            return None
+        try:
+            return await state.authenticator(request)
+        except ApiError as error:
+            if error.status != 401:
+                raise
+            return None
+    if not signed_in:
         raise ApiError(403, "OPS_FORBIDDEN", "operator routes need a signed-in operator (INKWELL_OPS_USERS)")
     try:
-        principal = (await state.authenticator(request)).principal
+        user = await state.authenticator(request)
     except ApiError as error:
         if error.status != 401:
             raise
@@ -72,13 +84,14 @@ async def require_operator(request: Request) -> None:
             f"operator routes need a valid operator session; the token was refused ({error.reason})",
             details={"metadata": {"authReason": error.reason}},
         ) from None
-    if not access.admits(principal):
+    if not state.settings.ops_access.admits(user.principal):
         raise ApiError(
             403,
             "OPS_FORBIDDEN",
             "this user is not an operator: add its user id to INKWELL_OPS_USERS "
             "or its organization and role to INKWELL_OPS_ORG_ROLES",
         )
+    return user
 
 
 def _cls(status: str) -> str:
@@ -119,17 +132,37 @@ async def _index(state: GatewayState) -> index_pb.Readiness | None:
     return reply.readiness
 
 
-async def _doctor() -> list[Any]:
-    from libs.doctor.checks import run_all
+async def _doctor(state: GatewayState, internal_token: str | None) -> Gathered:
+    """Each service's own Diagnose answer (cached briefly: one gather serves a burst of page loads).
+    A service that does not answer is a FAIL row (libs.doctor.gather), never a missing one."""
+    cached = _doctor_cache.get("gathered")
+    if cached is not None and _doctor_cache["at"] + DOCTOR_TTL_S > time.monotonic():
+        return cached  # type: ignore[no-any-return,unused-ignore]
+    targets = [
+        Target(name, state.backends[name].address, state.backends[name].channel, state.backends[name].service_name)
+        for name in DOCTOR_SERVICES
+    ]
+    gathered = await gather(targets, internal_token, DOCTOR_TIMEOUT_S)
+    if internal_token:  # an answer without identity is only failure rows: do not keep it for others
+        _doctor_cache.update(at=time.monotonic(), gathered=gathered)
+    return gathered
 
-    if _doctor_cache.get("at", 0) + DOCTOR_TTL_S > time.monotonic():
-        return list(_doctor_cache["checks"])
-    try:
-        checks = await asyncio.wait_for(run_all(["clerk", "llm", "models", "index"]), timeout=15)
-    except TimeoutError:
-        return []
-    _doctor_cache.update(at=time.monotonic(), checks=checks)
-    return checks
+
+def _recent_warnings(gathered: Gathered) -> list[str]:
+    parts = [
+        "<h2>Recent warnings per service, last hour</h2><table><tr><th>Service</th><th>Lines</th><th>Latest</th></tr>"
+    ]
+    for service, lines in gathered.log_lines.items():
+        latest = ""
+        if lines:
+            try:
+                last = json.loads(lines[-1])
+                latest = f"{last.get('ts', '')} {last.get('reason', '')} {str(last.get('event', ''))[:160]}"
+            except ValueError:
+                latest = "(not a JSON line)"
+        parts.append(f"<tr><td>{_e(service)}</td><td>{len(lines)}</td><td>{_e(latest)}</td></tr>")
+    parts.append("</table>")
+    return parts
 
 
 def _when(ts: float) -> str:
@@ -140,17 +173,17 @@ def _when(ts: float) -> str:
     "/ops",
     response_class=HTMLResponse,
     summary="Operator page (INKWELL_OPS_USERS / INKWELL_OPS_ORG_ROLES)",
-    dependencies=[Depends(require_operator)],
 )
-async def ops(request: Request) -> HTMLResponse:
+async def ops(request: Request, user: Annotated[AuthenticatedUser | None, Depends(require_operator)]) -> HTMLResponse:
     state = GatewayState.of(request)
-    readiness, llm_models, index_models, index, checks = await asyncio.gather(
+    readiness, llm_models, index_models, index, gathered = await asyncio.gather(
         state.backends.readiness(state.settings.readiness_timeout_s),
         _models(state, "llm"),
         _models(state, "index"),
         _index(state),
-        _doctor(),
+        _doctor(state, user.internal_token if user is not None else None),
     )
+    checks = gathered.checks
     parts = [
         f"<!doctype html><html><head><meta charset=utf-8><title>Inkwell ops</title><style>{STYLE}</style>"
         f"</head><body><h1>Inkwell operations</h1><div class=muted>{_e(state.settings.env.value)} · "
@@ -191,7 +224,10 @@ async def ops(request: Request) -> HTMLResponse:
                 f"</td><td>{_e(m.reason)} {_e(m.message)[:120]}</td></tr>"
             )
     parts.append("</table>")
-    parts.append("<h2>Doctor</h2><table><tr><th>Result</th><th>Check</th><th>Code</th><th>Cause</th><th>Fix</th></tr>")
+    parts.append(
+        "<h2>Doctor</h2><p class=muted>Each service's own checks (Diagnose), plus whether it answers and its clock."
+        "</p><table><tr><th>Result</th><th>Check</th><th>Code</th><th>Cause</th><th>Fix</th></tr>"
+    )
     for c in checks:
         code = f"<code>{_e(c.reason)}</code>" if c.reason and c.status != "PASS" else ""
         parts.append(
@@ -199,6 +235,7 @@ async def ops(request: Request) -> HTMLResponse:
             f"<td>{code}</td><td>{_e(c.cause)}</td><td>{_e(c.fix) if c.status != 'PASS' else ''}</td></tr>"
         )
     parts.append("</table>")
+    parts += _recent_warnings(gathered)
     parts.append(
         "<h2>Top error signatures, last hour</h2><table><tr><th>Subsystem</th><th>Reason</th><th>Where"
         "</th><th>Count</th><th>First / last seen</th><th>Remedy</th></tr>"

@@ -19,6 +19,7 @@ from inkwell.llm.v1 import llm_service_pb2 as llm_pb
 from inkwell.llm.v1 import llm_service_pb2_grpc as llm_grpc
 from libs.runtime.client import call_metadata
 from libs.runtime.errors import from_rpc_error
+from libs.runtime.protoenum import from_enum
 
 router = APIRouter(prefix="/api/subscription", tags=["subscription"])
 
@@ -43,7 +44,7 @@ async def _usage(request: Request, token: str, since: float = 0.0) -> list[dict[
             "day": r.day,
             "provider": r.provider,
             "model": r.model,
-            "outcome": r.outcome,
+            "outcome": from_enum(llm_pb.UsageOutcome, r.outcome, lower=True),
             "calls": r.calls,
             "prompt_tokens": r.prompt_tokens,
             "completion_tokens": r.completion_tokens,

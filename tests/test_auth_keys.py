@@ -169,7 +169,7 @@ async def test_self_check_passes_for_matching_keys(
     auth = await start_auth_service(**clerk_env(fake_clerk, tmp_path / "d"))
     report = await _finished_check(auth)
     assert [f.code for f in report.findings if f.severity == pb.FINDING_SEVERITY_ERROR] == []
-    assert list(report.trusted_issuers) == [ISSUER] and list(report.key_sources) == ["frontend_api"]
+    assert list(report.trusted_issuers) == [ISSUER] and list(report.key_sources) == [pb.KEY_SOURCE_FRONTEND_API]
 
 
 async def _finished_check(auth: Any) -> Any:

@@ -1,157 +1,208 @@
-"""`inkwell doctor` names the root causes the RCA tracker had to dig out by hand."""
+"""The doctor runs where the state is: each service answers Diagnose with its own checks and recent
+warning lines; `inkwell doctor` gathers them and shows a service that does not answer as a FAIL row."""
 
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
+from inkwell.diagnostics.v1 import diagnostics_service_pb2 as pb
+from inkwell.diagnostics.v1 import diagnostics_service_pb2_grpc as pb_grpc
+from libs.runtime import logs
+from libs.runtime.logs import RecentRecords
 from tests.conftest import PUBLISHABLE_KEY
 from tests.support.fake_clerk import FakeClerk, SigningKey
 from tests.support.fake_router import FakeRouter
+from tests.support.grpc_errors import single_error_info
 from tests.support.processes import ROOT, clean_env, free_port
+from tests.support.stack import Services
 
 QWEN72 = "Qwen/Qwen2.5-72B-Instruct"
-LLAMA8 = "meta-llama/Llama-3.1-8B-Instruct"
 
 
-def doctor(tmp_path: Path, *areas: str, **env: Any) -> tuple[int, list[dict[str, Any]]]:
-    args = [sys.executable, "-m", "cli", "doctor", "--json", *[f"--only={a}" for a in areas]]
-    base = {
-        "INKWELL_DATA_DIR": str(tmp_path / "data"),
-        "INKWELL_MODEL_CACHE": str(tmp_path / "hf"),
-        "HF_ENDPOINT": f"http://127.0.0.1:{free_port()}",
-    }
-    result = subprocess.run(
-        args, cwd=ROOT, env=clean_env(**{**base, **env}), capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode in (0, 1), result.stderr
-    return result.returncode, json.loads(result.stdout)["checks"]
+class Stack:
+    """auth (a Clerk instance whose secret key is another instance's) and llm (the dead /hf/v1
+    route); the index is deliberately not started."""
+
+    def __init__(self, root: Path, signing_key: SigningKey, other_key: SigningKey) -> None:
+        self.clerk = FakeClerk([signing_key], backend_keys=[other_key]).start()
+        self.router = FakeRouter(catalog={QWEN72: {"structured": True}}).start()
+        self.services = Services(
+            root,
+            CLERK_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
+            CLERK_SECRET_KEY=self.clerk.secret_key,
+            CLERK_FRONTEND_API_URL=self.clerk.url,
+            CLERK_API_URL=self.clerk.url,
+        )
+        self.services.start_auth()
+        self.services.start_llm(f"{self.router.url}/hf/v1")
+        self.llm_address = f"127.0.0.1:{self.services.llm_port}"
+
+    def diagnose(self, address: str, token: bool = True) -> pb.DiagnoseResponse:
+        metadata = self.services.metadata("ops") if token else None
+        with grpc.insecure_channel(address) as channel:
+            return pb_grpc.DiagnosticsServiceStub(channel).Diagnose(pb.DiagnoseRequest(), metadata=metadata, timeout=20)
+
+    def doctor(self, *args: str, **env: Any) -> subprocess.CompletedProcess[str]:
+        settings = {
+            **self.services.env,
+            "INKWELL_AUTH_ADDR": self.services.auth_address,
+            "INKWELL_LLM_ADDR": self.llm_address,
+            "INKWELL_INDEX_ADDR": f"127.0.0.1:{free_port()}",  # down
+            "INKWELL_GATEWAY_URL": f"http://127.0.0.1:{free_port()}",  # down
+            **env,
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "cli", "doctor", *args],
+            cwd=ROOT,
+            env=clean_env(**settings),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def stop(self) -> None:
+        self.services.stop()
+        self.clerk.stop()
+        self.router.stop()
 
 
-def find(checks: list[dict[str, Any]], **match: str) -> list[dict[str, Any]]:
-    return [c for c in checks if all(c.get(k) == v for k, v in match.items())]
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, signing_key: SigningKey, other_instance_key: SigningKey
+) -> Iterator[Stack]:
+    s = Stack(tmp_path_factory.mktemp("doctor"), signing_key, other_instance_key)
+    yield s
+    s.stop()
 
 
-@pytest.fixture
-def router() -> Iterator[FakeRouter]:
-    fake = FakeRouter(catalog={QWEN72: {"structured": True}}).start()
-    yield fake
-    fake.stop()
+def by(response: pb.DiagnoseResponse, name: str) -> pb.Finding:
+    (found,) = [f for f in response.findings if f.name == name]
+    return found
 
 
-def test_mismatched_clerk_keys_are_a_configuration_failure(
-    tmp_path: Path, fake_clerk: FakeClerk, other_instance_key: SigningKey
-) -> None:
-    fake_clerk.backend_keys = [other_instance_key]
-    code, checks = doctor(
-        tmp_path,
-        "clerk",
-        CLERK_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
-        CLERK_SECRET_KEY=fake_clerk.secret_key,
-        CLERK_FRONTEND_API_URL=fake_clerk.url,
-        CLERK_API_URL=fake_clerk.url,
-    )
-    assert code == 1
-    (mismatch,) = find(checks, reason="CLERK_INSTANCE_MISMATCH")
-    assert mismatch["status"] == "FAIL" and mismatch["klass"] == "CONFIG"
-    assert "secret key and publishable key belong to different Clerk instances" in mismatch["cause"]
-    assert find(checks, name="JWKS reachable", status="PASS") and find(checks, name="clock", status="PASS")
+def test_auth_diagnose_names_the_instance_mismatch_and_hands_over_its_warnings(stack: Stack) -> None:
+    reply = stack.diagnose(stack.services.auth_address)
+    assert reply.service == "inkwell.auth.v1.AuthService" and reply.instance
+    assert abs(reply.now.ToNanoseconds() / 1e9 - time.time()) < 5
+    mismatch = by(reply, "clerk instance mismatch")
+    assert (mismatch.status, mismatch.reason) == (pb.CHECK_STATUS_FAIL, "CLERK_INSTANCE_MISMATCH")
+    assert mismatch.reason_class == pb.REASON_CLASS_CONFIG and mismatch.fix
+    assert "secret key and publishable key belong to different Clerk instances" in mismatch.cause
+    assert by(reply, "JWKS reachable").status == pb.CHECK_STATUS_PASS
+    assert by(reply, "clock").status == pb.CHECK_STATUS_PASS
+    # The startup self-check logged the mismatch once; Diagnose hands that line over as written.
+    lines = [json.loads(line) for line in reply.recent_log_lines]
+    assert [line["reason"] for line in lines if line.get("reason") == "CLERK_INSTANCE_MISMATCH"] == [
+        "CLERK_INSTANCE_MISMATCH"
+    ]
+    assert all(line["level"] in ("WARNING", "ERROR", "CRITICAL") for line in lines)
 
 
-def test_matching_clerk_keys_pass(tmp_path: Path, fake_clerk: FakeClerk) -> None:
-    code, checks = doctor(
-        tmp_path,
-        "clerk",
-        CLERK_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
-        CLERK_SECRET_KEY=fake_clerk.secret_key,
-        CLERK_FRONTEND_API_URL=fake_clerk.url,
-        CLERK_API_URL=fake_clerk.url,
-    )
-    assert code == 0 and {c["status"] for c in checks} == {"PASS"}
-    assert find(checks, name="same instance", status="PASS")
+def test_llm_diagnose_names_the_dead_route(stack: Stack) -> None:
+    reply = stack.diagnose(stack.llm_address)
+    route = by(reply, "route huggingface")
+    assert (route.status, route.reason) == (pb.CHECK_STATUS_FAIL, "ROUTE_NOT_FOUND")
+    assert f"{stack.router.url}/hf/v1/models answered 404" in route.cause
+    assert by(reply, "HF_TOKEN").status == pb.CHECK_STATUS_PASS
+    assert any('"reason":"ROUTE_NOT_FOUND"' in line for line in reply.recent_log_lines)
 
 
-@pytest.mark.parametrize(
-    ("env", "reason", "needle"),
-    [
-        (
-            {"INKWELL_ENV": "production", "INKWELL_DEV_ISSUER": "true", "CLERK_ISSUER": "https://clerk.example.com"},
-            "CLERK_NOT_CONFIGURED",
-            "INKWELL_DEV_ISSUER",
-        ),
-        (
-            {"ALLOW_UNVERIFIED_JWT_DEV": "true", "CLERK_PUBLISHABLE_KEY": PUBLISHABLE_KEY, "CLERK_JWT_KEY": ""},
-            "UNVERIFIED_JWT_SETTING_IGNORED",
-            "ALLOW_UNVERIFIED_JWT_DEV",
-        ),
-    ],
-)
-def test_unsafe_auth_settings_fail(tmp_path: Path, env: dict[str, str], reason: str, needle: str) -> None:
-    code, checks = doctor(tmp_path, "clerk", **env)
-    assert code == 1
-    failures = find(checks, status="FAIL", reason=reason)
-    assert failures and needle in failures[0]["cause"]
+@pytest.mark.parametrize("service", ["auth", "llm"])
+def test_diagnose_needs_an_internal_identity(stack: Stack, service: str) -> None:
+    address = stack.services.auth_address if service == "auth" else stack.llm_address
+    with pytest.raises(grpc.RpcError) as caught:
+        stack.diagnose(address, token=False)
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+    assert single_error_info(caught.value).reason == "IDENTITY_MISSING"
 
 
-def test_dead_route_is_named_with_its_url(tmp_path: Path, router: FakeRouter) -> None:
-    code, checks = doctor(tmp_path, "llm", HF_TOKEN="hf_abc", INKWELL_HF_BASE_URL=f"{router.url}/hf/v1")
-    assert code == 1
-    (route,) = find(checks, name="route huggingface")
-    assert (route["status"], route["reason"]) == ("FAIL", "ROUTE_NOT_FOUND")
-    assert f"{router.url}/hf/v1/models answered 404" in route["cause"]
+def test_doctor_gathers_and_a_service_that_is_down_is_a_fail_row(stack: Stack) -> None:
+    result = stack.doctor("--json")
+    assert result.returncode == 1, result.stderr
+    checks = json.loads(result.stdout)["checks"]
+    rows = {(c["area"], c["name"]): c for c in checks}
+    assert rows["services", "auth"]["status"] == "PASS" and rows["services", "llm"]["status"] == "PASS"
+    down = rows["index", "diagnose"]
+    assert (down["status"], down["reason"]) == ("FAIL", "DIAGNOSE_UNAVAILABLE") and "index" in down["cause"]
+    assert rows["services", "index"]["reason"] == "BACKEND_UNAVAILABLE"
+    assert rows["services", "gateway"]["status"] == "FAIL"
+    assert rows["clerk", "clerk instance mismatch"]["service"] == "auth"
+    assert rows["llm", "route huggingface"]["reason"] == "ROUTE_NOT_FOUND"
+    assert rows["auth", "clock"]["status"] == "PASS"
 
 
-def test_unknown_model_id_is_named(tmp_path: Path, router: FakeRouter) -> None:
-    code, checks = doctor(tmp_path, "llm", HF_TOKEN="hf_abc", INKWELL_HF_BASE_URL=f"{router.url}/v1")
-    assert code == 1
-    assert find(checks, name="route huggingface", status="PASS")
-    assert find(checks, name="qwen2.5-72b-instruct", status="PASS")
-    (missing,) = find(checks, name="llama-3.1-8b-instruct")
-    assert (missing["status"], missing["reason"]) == ("FAIL", "MODEL_UNAVAILABLE") and LLAMA8 in missing["cause"]
+def test_doctor_without_identity_says_so(stack: Stack) -> None:
+    result = stack.doctor("--json", "--only", "llm", INKWELL_ENV="production", INKWELL_SESSION_TOKEN="")
+    checks = json.loads(result.stdout)["checks"]
+    rows = {(c["area"], c["name"]): c for c in checks}
+    assert rows["doctor", "identity"]["reason"] == "IDENTITY_MISSING"
+    assert rows["llm", "diagnose"]["reason"] == "IDENTITY_MISSING"
 
 
-def test_token_problems(tmp_path: Path, router: FakeRouter) -> None:
-    _, checks = doctor(tmp_path, "llm", HF_TOKEN="sk-not-hf", INKWELL_HF_BASE_URL=f"{router.url}/v1")
-    assert find(checks, name="HF_TOKEN", status="FAIL", reason="CREDENTIALS")
-    _, checks = doctor(tmp_path, "llm", HF_TOKEN="", INKWELL_HF_BASE_URL=f"{router.url}/v1")
-    assert find(checks, name="HF_TOKEN", status="WARN", reason="PROVIDER_NOT_CONFIGURED")
-
-
-def test_models_offline_and_services_down(tmp_path: Path) -> None:
-    code, checks = doctor(
-        tmp_path,
-        "models",
-        "services",
-        "index",
-        INKWELL_AUTH_ADDR=f"127.0.0.1:{free_port()}",
-        INKWELL_LLM_ADDR=f"127.0.0.1:{free_port()}",
-        INKWELL_INDEX_ADDR=f"127.0.0.1:{free_port()}",
-        INKWELL_GATEWAY_URL=f"http://127.0.0.1:{free_port()}",
-    )
-    assert code == 1
-    assert find(checks, name="all-minilm-l6-v2 (embeddings)", status="PASS")
-    agent = find(checks, name="qwen2.5-0.5b-instruct (agent_llm)")[0]
-    assert (agent["status"], agent["reason"]) == ("WARN", "OFFLINE")
-    assert {c["name"] for c in find(checks, area="services", status="FAIL")} == {"auth", "llm", "index", "gateway"}
-    assert find(checks, area="index", name="storage", status="PASS")
-
-
-def test_text_report_separates_configuration_from_dependencies(tmp_path: Path, router: FakeRouter) -> None:
-    env = clean_env(HF_TOKEN="hf_abc", INKWELL_HF_BASE_URL=f"{router.url}/hf/v1", INKWELL_DATA_DIR=str(tmp_path))
-    result = subprocess.run(
-        [sys.executable, "-m", "cli", "doctor", "--only", "llm"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_text_report_separates_configuration_from_dependencies(stack: Stack) -> None:
+    result = stack.doctor("--only", "llm")
     assert result.returncode == 1
     assert "FAIL  route huggingface" in result.stdout and "Configuration problems:" in result.stdout
     assert "fix: the provider's base URL is wrong" in result.stdout
+
+
+def test_recent_records_are_bounded_and_windowed() -> None:
+    ring = RecentRecords(max_records=3)
+    now = time.time()
+    for age, event in ((7200, "too old"), (120, "a"), (60, "b"), (1, "c")):
+        ring.add(now - age, json.dumps({"event": event}))
+    lines, truncated = ring.lines(3600)
+    assert [json.loads(x)["event"] for x in lines] == ["a", "b", "c"] and not truncated
+    ring.add(now, json.dumps({"event": "d"}))  # evicts "a", which is inside the window
+    lines, truncated = ring.lines(3600)
+    assert [json.loads(x)["event"] for x in lines] == ["b", "c", "d"] and truncated
+    assert [json.loads(x)["event"] for x in ring.lines(30)[0]] == ["c", "d"]
+
+
+def test_warning_lines_are_kept_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    logs.RECENT.clear()
+    try:
+        logs.configure("test")
+        logging.getLogger("inkwell.test").info("not kept")
+        logging.getLogger("inkwell.test").warning("kept", extra={"reason": "TRANSIENT", "route": "r1"})
+        written = [line for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    records = logs.recent_records(60)
+    assert [r["event"] for r in records] == ["kept"] and records[0]["reason"] == "TRANSIENT"
+    assert logs.recent_lines(60)[0] == [w for w in written if '"kept"' in w]
+
+
+async def test_a_hanging_or_crashing_check_costs_only_its_own_rows() -> None:
+    import asyncio
+
+    from libs.runtime.diagnostics import DiagnosticsServicer, finding
+
+    async def fine() -> list[pb.Finding]:
+        return [finding("x", "fine", "PASS", "ok")]
+
+    async def hangs() -> list[pb.Finding]:
+        await asyncio.Event().wait()
+        return []
+
+    async def crashes() -> list[pb.Finding]:
+        raise RuntimeError("boom")
+
+    servicer = DiagnosticsServicer("svc", "x", {"fine": fine, "slow": hangs, "broken": crashes})
+    rows = {f.name: f for f in await servicer._run_checks(0.2)}
+    assert rows["fine"].status == pb.CHECK_STATUS_PASS
+    assert (rows["slow"].status, rows["slow"].reason) == (pb.CHECK_STATUS_FAIL, "DIAGNOSE_INCOMPLETE")
+    assert (rows["broken"].reason, rows["broken"].reason_class) == ("INTERNAL_DEFECT", pb.REASON_CLASS_DEFECT)

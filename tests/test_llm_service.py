@@ -33,7 +33,7 @@ SCHEMA = {
     "additionalProperties": False,
 }
 VALID = {"title": "Write the launch post", "minutes": 45}
-MESSAGES = [pb.Message(role="user", content="Plan one task for today as JSON.")]
+MESSAGES = [pb.Message(role=pb.ROLE_USER, content="Plan one task for today as JSON.")]
 
 
 @pytest.fixture
@@ -117,7 +117,8 @@ async def test_healthy_router_gives_schema_valid_json_with_provenance(start: Any
     p = reply.provenance
     assert (p.provider, p.requested_model, p.served_model, p.served_by) == ("huggingface", QWEN72, QWEN72, "novita")
     assert p.route == f"{router.url}/v1" and p.output_stage == pb.OUTPUT_STAGE_NATIVE_SCHEMA
-    assert [(a.outcome, a.shape) for a in p.attempts] == [("ok", "json_schema")]
+    assert [(a.outcome, a.shape) for a in p.attempts] == [(pb.ATTEMPT_OUTCOME_OK, pb.REQUEST_SHAPE_JSON_SCHEMA)]
+    assert p.attempts[0].latency.ToNanoseconds() > 0
     assert reply.usage.total_tokens == 19
     assert router.chat_requests()[0]["response_format"] == "json_schema"
     assert router.chat_requests()[0]["authorization"] == "Bearer hf_service_token"
@@ -142,7 +143,11 @@ async def test_model_missing_from_catalog_is_skipped_without_a_call(start: Any, 
     reply = await llm.structured()
     assert reply.provenance.requested_model == LLAMA8
     first = reply.provenance.attempts[0]
-    assert (first.model, first.outcome, first.error_class) == (QWEN72, "skipped", "MODEL_UNAVAILABLE")
+    assert (first.model, first.outcome, first.error_class) == (
+        QWEN72,
+        pb.ATTEMPT_OUTCOME_SKIPPED,
+        pb.ERROR_CLASS_MODEL_UNAVAILABLE,
+    )
     assert router.chat_requests(QWEN72) == []
 
 
@@ -156,9 +161,9 @@ async def test_not_supported_by_any_provider_is_cached_and_never_retried(start: 
     llm = await start(f"{router.url}/v1")
     first = await llm.structured()
     assert first.provenance.requested_model == LLAMA8
-    assert first.provenance.attempts[0].error_class == "MODEL_UNAVAILABLE"
+    assert first.provenance.attempts[0].error_class == pb.ERROR_CLASS_MODEL_UNAVAILABLE
     second = await llm.structured()
-    assert second.provenance.attempts[0].outcome == "skipped"
+    assert second.provenance.attempts[0].outcome == pb.ATTEMPT_OUTCOME_SKIPPED
     assert len(router.chat_requests(QWEN72)) == 1
 
 
@@ -178,11 +183,11 @@ async def test_response_format_refusal_steps_down_and_is_remembered(start: Any, 
     assert reply.provenance.requested_model == QWEN72
     assert reply.provenance.output_stage == pb.OUTPUT_STAGE_JSON_OBJECT
     assert [(a.shape, a.error_class) for a in reply.provenance.attempts] == [
-        ("json_schema", "CAPABILITY"),
-        ("json_object", ""),
+        (pb.REQUEST_SHAPE_JSON_SCHEMA, pb.ERROR_CLASS_CAPABILITY),
+        (pb.REQUEST_SHAPE_JSON_OBJECT, pb.ERROR_CLASS_UNSPECIFIED),
     ]
     again = await llm.structured()
-    assert [a.shape for a in again.provenance.attempts] == ["json_object"]
+    assert [a.shape for a in again.provenance.attempts] == [pb.REQUEST_SHAPE_JSON_OBJECT]
     assert [r["response_format"] for r in router.chat_requests(QWEN72)] == ["json_schema", "json_object", "json_object"]
 
 
@@ -253,7 +258,7 @@ async def test_invalid_output_twice_moves_to_the_next_candidate(start: Any, rout
     llm = await start(f"{router.url}/v1")
     reply = await llm.structured()
     assert reply.provenance.requested_model == LLAMA8
-    assert [a.error_class for a in reply.provenance.attempts][:2] == ["OUTPUT", "OUTPUT"]
+    assert [a.error_class for a in reply.provenance.attempts][:2] == [pb.ERROR_CLASS_OUTPUT] * 2
 
 
 async def test_per_request_api_key_never_touches_the_environment(start: Any, router: FakeRouter) -> None:
@@ -282,7 +287,8 @@ async def test_bad_schema_and_messages_are_refused_with_a_field(start: Any, rout
         {"json_schema": '{"type": "nonsense"}'},
         {"messages": []},
         {"purpose": "nope"},
-        {"messages": [pb.Message(role="robot", content="x")]},
+        {"messages": [pb.Message(role=pb.ROLE_UNSPECIFIED, content="x")]},
+        {"messages": [pb.Message(role=99, content="x")]},
     ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await llm.structured(**fields)
@@ -296,7 +302,7 @@ async def test_list_models_reports_availability(start: Any, router: FakeRouter) 
     llm = await start(f"{router.url}/v1")
     listing = await llm.stub.ListModels(pb.ListModelsRequest(), metadata=llm.md, timeout=5)
     states = {m.model: m.state for m in listing.remote}
-    assert states == {QWEN72: "AVAILABLE", LLAMA8: "MODEL_UNAVAILABLE"}
+    assert states == {QWEN72: pb.REMOTE_MODEL_STATE_AVAILABLE, LLAMA8: pb.REMOTE_MODEL_STATE_MODEL_UNAVAILABLE}
     assert {m.name for m in listing.local} == {"qwen2.5-0.5b-instruct", "tinyllama-1.1b-chat"}
 
 
@@ -340,14 +346,16 @@ async def test_agents_fall_back_to_remote_when_no_local_model_is_ready(start: An
     llm = await start(f"{router.url}/v1")
     reply = await llm.structured(purpose="agent")
     assert reply.provenance.provider == "huggingface"
-    assert reply.provenance.attempts[0].error_class == "NO_LOCAL_MODEL"
+    assert reply.provenance.attempts[0].error_class == pb.ERROR_CLASS_NO_LOCAL_MODEL
 
 
 async def test_get_usage_returns_the_callers_own_records(start: Any, router: FakeRouter) -> None:
     llm = await start(f"{router.url}/v1")
     await llm.structured()
     usage = await llm.stub.GetUsage(pb.GetUsageRequest(), metadata=llm.md, timeout=5)
-    assert [(r.provider, r.model, r.outcome, r.calls) for r in usage.rows] == [("huggingface", QWEN72, "ok", 1)]
+    assert [(r.provider, r.model, r.outcome, r.calls) for r in usage.rows] == [
+        ("huggingface", QWEN72, pb.USAGE_OUTCOME_OK, 1)
+    ]
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await llm.stub.GetUsage(pb.GetUsageRequest(), timeout=5)
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED

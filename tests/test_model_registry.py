@@ -424,7 +424,7 @@ async def test_service_is_live_at_once_while_its_model_downloads(hub: FakeHub, t
         assert qwen.download_state == pb.DOWNLOAD_STATE_DOWNLOADING and 0 < qwen.bytes_done < qwen.bytes_total
         assert qwen.roles == ["agent_llm"] and qwen.ram_estimate_bytes == int(1.5 * GIB)
         minilm = next(m for m in listing.models if m.name == "all-minilm-l6-v2")
-        assert minilm.download_state == pb.DOWNLOAD_STATE_READY and minilm.source == "package"
+        assert minilm.download_state == pb.DOWNLOAD_STATE_READY and minilm.source == pb.MODEL_SOURCE_PACKAGE
         tiny = next(m for m in listing.models if m.name == "tinyllama-1.1b-chat")
         assert tiny.download_state in (
             pb.DOWNLOAD_STATE_QUEUED,

@@ -83,6 +83,7 @@ class Tracker:
             "INKWELL_GATEWAY_URL": self.services.gateway_url,
         }
         self.admin = self.tokens.mint(o={"id": "org_ops", "rol": "org:admin", "slg": "ops"}, exp=4_000_000_000)
+        self.doctor_env["INKWELL_SESSION_TOKEN"] = self.admin  # production: Diagnose needs an identity
 
     def get(self, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
         headers = {"Origin": FRONTEND_ORIGIN, **({"Authorization": f"Bearer {token}"} if token else {})}
@@ -146,6 +147,7 @@ def test_mismatched_secret_and_publishable_keys(tracker: Tracker) -> None:
     checks = run_doctor(tracker.doctor_env, "clerk")
     failure = [c for c in checks if c["reason"] == "CLERK_INSTANCE_MISMATCH"]
     assert failure and failure[0]["status"] == "FAIL" and failure[0]["klass"] == "CONFIG"
+    assert failure[0]["service"] == "auth"  # computed by the auth service itself (Diagnose)
     assert "secret key and publishable key belong to different Clerk instances" in tracker.ops()
 
 
@@ -178,8 +180,11 @@ def test_indexing_before_the_index_is_ready(tracker: Tracker) -> None:
     index_lines = signatures(tracker.services.root / "index-1.log", "INDEX_NOT_READY")
     assert len(index_lines) == 1 and index_lines[0]["logger"] == "inkwell.rpc"
     checks = run_doctor(tracker.doctor_env, "services")
-    index = next(c for c in checks if c["name"] == "index")
-    assert index["status"] == "WARN" and "IndexService is NOT_SERVING" in index["cause"]
+    index = next(c for c in checks if c["area"] == "services" and c["name"] == "index")
+    assert index["status"] == "WARN" and "not ready (NOT_SERVING)" in index["cause"]
+    (readiness,) = [c for c in checks if c["service"] == "index" and c["name"] == "readiness"]
+    assert (readiness["status"], readiness["reason"]) == ("WARN", "MODEL_DOWNLOADING")
+    assert next(c for c in checks if c["service"] == "index" and c["name"] == "storage")["status"] == "PASS"
     assert "INDEX_NOT_READY" in tracker.ops()
     tracker.hub.hold.set()  # the download finishes: the deferred write lands
     tracker.services.wait_ready()
@@ -207,10 +212,19 @@ def test_unknown_model_id(tmp_path: Path) -> None:
             assert [c["requested_model"] for c in plan["provenance"]["calls"]] == [LLAMA8]
             assert plan["provenance"]["calls"][0]["attempts"][0]["error_class"] == "MODEL_UNAVAILABLE"
         assert router.chat_requests(QWEN72) == []
-        checks = run_doctor({**services.env, "INKWELL_LLM_ADDR": f"127.0.0.1:{services.llm_port}"}, "llm")
+        doctor_env = {
+            **services.env,
+            "INKWELL_AUTH_ADDR": services.auth_address,  # the doctor's identity comes from the auth service
+            "INKWELL_LLM_ADDR": f"127.0.0.1:{services.llm_port}",
+        }
+        checks = run_doctor(doctor_env, "llm")
         model = next(c for c in checks if c["name"] == "qwen2.5-72b-instruct")
         assert model["status"] == "FAIL" and model["reason"] == "MODEL_UNAVAILABLE" and QWEN72 in model["cause"]
-        page = httpx.get(f"{services.gateway_url}/ops", timeout=60).text  # loopback, development
+        page = httpx.get(  # loopback, development; the session gives the gateway an identity for Diagnose
+            f"{services.gateway_url}/ops",
+            headers={"Authorization": f"Bearer {services.session_token('ops')}"},
+            timeout=60,
+        ).text
         assert "MODEL_UNAVAILABLE" in page and QWEN72 in page
         assert signatures(gateway_log, "MODEL_UNAVAILABLE") == []  # a handled fallback is not an error line
     finally:

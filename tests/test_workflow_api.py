@@ -443,9 +443,30 @@ def test_ops_page_from_loopback_in_development(stack: Any) -> None:
         "queue depth",
         "TOKEN_MALFORMED",
         "send the raw Clerk session JWT",
+        "Recent warnings per service",
     ):
         assert needle in text, needle
     assert text.count("SERVING") >= 3
+    # Anonymous (loopback) has no identity for Diagnose: each service is a FAIL row saying so, not an empty table.
+    for service in ("auth", "llm", "index"):
+        assert f"{service}/diagnose" in text and "IDENTITY_MISSING" in text
+
+
+def test_ops_page_gathers_each_services_own_checks(stack: Any) -> None:
+    services, _ = stack
+    token = services.session_token("user_ops")
+    page = httpx.get(f"{services.gateway_url}/ops", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    assert page.status_code == 200
+    for needle in (
+        "index/storage",
+        "index/readiness",
+        "index/queue",
+        "llm/route huggingface",
+        "auth/clock",
+        "clerk/keys",
+    ):
+        assert needle in page.text, needle
+    assert "IDENTITY_MISSING" not in page.text
 
 
 def test_ops_page_screenshot_in_headless_chromium(stack: Any) -> None:

@@ -286,6 +286,7 @@ async def run_bench(prof: Profile, want_profile: bool) -> Results:
     from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
     from libs.runtime.client import open_channel
     from libs.runtime.identity import InternalTokenVerifier, internal_key_cache
+    from libs.runtime.protoenum import from_enum as _short
     from libs.runtime.settings import load
     from services.auth.dev_issuer import DevIssuer
     from services.auth.main import start_auth
@@ -356,7 +357,9 @@ async def run_bench(prof: Profile, want_profile: bool) -> Results:
                 raise RuntimeError("the LLM services' preflight did not finish")
 
             request = pb.GenerateStructuredRequest(
-                messages=[pb.Message(**m) for m in MESSAGES],
+                messages=[
+                    pb.Message(role=pb.Role.Value(f"ROLE_{m['role'].upper()}"), content=m["content"]) for m in MESSAGES
+                ],
                 json_schema=json.dumps(SCHEMA),
                 purpose=PURPOSE,
                 criticality=pb.CRITICALITY_CRITICAL,
@@ -382,14 +385,20 @@ async def run_bench(prof: Profile, want_profile: bool) -> Results:
                 check_json(first.json)
                 check_json(second.json)
                 p1, p2 = first.provenance, second.provenance
-                got1 = [(a.model, a.outcome, a.error_class) for a in p1.attempts]
-                got2 = [(a.model, a.outcome, a.error_class) for a in p2.attempts]
+                got1 = [
+                    (a.model, _short(pb.AttemptOutcome, a.outcome), _short(pb.ErrorClass, a.error_class))
+                    for a in p1.attempts
+                ]
+                got2 = [
+                    (a.model, _short(pb.AttemptOutcome, a.outcome), _short(pb.ErrorClass, a.error_class))
+                    for a in p2.attempts
+                ]
                 if mode == "healthy":
-                    want1 = want2 = [(QWEN72, "ok", "")]
+                    want1 = want2 = [(QWEN72, "OK", "")]
                     stage_ok = p2.output_stage == pb.OUTPUT_STAGE_NATIVE_SCHEMA
                 else:
-                    want1 = [(QWEN72, "error", "MODEL_UNAVAILABLE"), (LLAMA8, "ok", "")]
-                    want2 = [(QWEN72, "skipped", "MODEL_UNAVAILABLE"), (LLAMA8, "ok", "")]
+                    want1 = [(QWEN72, "ERROR", "MODEL_UNAVAILABLE"), (LLAMA8, "OK", "")]
+                    want2 = [(QWEN72, "SKIPPED", "MODEL_UNAVAILABLE"), (LLAMA8, "OK", "")]
                     stage_ok = p2.output_stage == pb.OUTPUT_STAGE_NATIVE_SCHEMA and p2.requested_model == LLAMA8
                 if got1 != want1 or got2 != want2 or not stage_ok:
                     raise RuntimeError(f"{mode}: unexpected provenance: first {got1}, second {got2}")

@@ -18,6 +18,7 @@ from inkwell.llm.v1 import llm_service_pb2 as llm_pb
 from inkwell.llm.v1 import llm_service_pb2_grpc as llm_grpc
 from libs.runtime.client import call_metadata
 from libs.runtime.errors import from_rpc_error
+from libs.runtime.protoenum import from_enum
 
 log = logging.getLogger("inkwell.workflow.planner")
 
@@ -61,10 +62,10 @@ def _provenance(p: llm_pb.Provenance) -> dict[str, Any]:
             {
                 "provider": a.provider,
                 "model": a.model,
-                "outcome": a.outcome,
-                "error_class": a.error_class or None,
+                "outcome": from_enum(llm_pb.AttemptOutcome, a.outcome, lower=True),
+                "error_class": from_enum(llm_pb.ErrorClass, a.error_class) or None,
                 "http_status": a.http_status or None,
-                "latency_ms": a.latency_ms,
+                "latency_ms": a.latency.ToNanoseconds() / 1e6,
                 "detail": a.detail or None,
             }
             for a in p.attempts
@@ -91,8 +92,8 @@ class Planner:
     async def _ask(self, identity_token: str, date: str, pillars: tuple[str, ...]) -> LlmAnswer:
         request = llm_pb.GenerateStructuredRequest(
             messages=[
-                llm_pb.Message(role="system", content=SYSTEM_PROMPT),
-                llm_pb.Message(role="user", content=f"Date: {date}. Pillars: {', '.join(pillars)}."),
+                llm_pb.Message(role=llm_pb.ROLE_SYSTEM, content=SYSTEM_PROMPT),
+                llm_pb.Message(role=llm_pb.ROLE_USER, content=f"Date: {date}. Pillars: {', '.join(pillars)}."),
             ],
             json_schema=json.dumps(plan_schema(pillars, PER_PILLAR_MAX)),
             purpose="workflow_plan",

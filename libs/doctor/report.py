@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from libs.doctor.checks import Check
+from libs.doctor.gather import Check
 
 MARK = {"PASS": "PASS", "WARN": "WARN", "FAIL": "FAIL"}
 

@@ -9,6 +9,7 @@ from inkwell.models.v1 import models_service_pb2 as pb
 from inkwell.models.v1 import models_service_pb2_grpc as pb_grpc
 from libs.model_registry.registry import ModelRegistry, ModelRow
 from libs.runtime.errors import ServiceError
+from libs.runtime.protoenum import to_enum
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ModelsService"].full_name
 
@@ -32,15 +33,15 @@ def row_to_proto(row: ModelRow) -> pb.ModelStatus:
         task=row.task,
         dtype=row.dtype,
         context_length=row.context_length,
-        download_state=f"DOWNLOAD_STATE_{row.download_state}",
+        download_state=to_enum(pb.DownloadState, row.download_state),
         reason=row.reason,
         message=row.message,
         bytes_done=row.bytes_done,
         bytes_total=row.bytes_total,
-        source=row.source,
+        source=to_enum(pb.ModelSource, row.source),
         ram_estimate_bytes=row.ram_estimate_bytes,
         fits_in_memory=row.fits_in_memory,
-        load_state=f"LOAD_STATE_{row.load_state}",
+        load_state=to_enum(pb.LoadState, row.load_state),
         loaded_at=_timestamp(row.loaded_at),
         last_used_at=_timestamp(row.last_used_at),
     )

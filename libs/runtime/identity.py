@@ -7,7 +7,7 @@ only that, never a user id in a request body or a plain header.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -28,7 +28,8 @@ def _denied(reason: str, message: str) -> ServiceError:
 
 
 class InternalTokenVerifier:
-    """Checks the internal identity token of one service audience.
+    """Checks the internal identity token of one service audience (or, for the auth service's own
+    Diagnose, any one of the audiences it mints for).
 
     `max_lifetime_s` bounds `exp - iat`: the auth service mints at most that, so a longer token was
     signed by someone else holding the key (a stolen data volume), not by auth.
@@ -36,7 +37,7 @@ class InternalTokenVerifier:
 
     def __init__(
         self,
-        audience: str,
+        audience: str | Sequence[str],
         keys: KeySetCache,
         *,
         max_lifetime_s: float = 60.0,
@@ -49,6 +50,10 @@ class InternalTokenVerifier:
         self.leeway_s = leeway_s
         self.cache_size = cache_size
         self._verified: dict[str, Identity] = {}  # token -> identity, until the token expires
+
+    @property
+    def _audience_text(self) -> str:
+        return self.audience if isinstance(self.audience, str) else " or ".join(self.audience)
 
     async def verify(self, token: str | None) -> Identity:
         if not token:
@@ -92,7 +97,7 @@ class InternalTokenVerifier:
             raise _denied("IDENTITY_EXPIRED", "internal identity token has expired") from None
         except jwt.InvalidAudienceError:
             raise _denied(
-                "IDENTITY_WRONG_AUDIENCE", f"internal identity token is not meant for {self.audience}"
+                "IDENTITY_WRONG_AUDIENCE", f"internal identity token is not meant for {self._audience_text}"
             ) from None
         except jwt.PyJWTError:
             raise _denied("IDENTITY_INVALID", "internal identity token failed verification") from None

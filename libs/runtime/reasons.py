@@ -220,6 +220,35 @@ CATALOG: dict[str, Reason] = dict(
             K,
             "operator routes admit only principals in INKWELL_OPS_USERS or INKWELL_OPS_ORG_ROLES (org_id:role)",
         ),
+        # --- doctor (Diagnose and its gatherers) ---
+        _r(
+            "DIAGNOSE_INCOMPLETE",
+            "doctor",
+            "warning",
+            U,
+            "a check did not finish within the Diagnose deadline: the dependency it names is slow or hangs",
+        ),
+        _r(
+            "DIAGNOSE_UNAVAILABLE",
+            "doctor",
+            "error",
+            U,
+            "the service did not answer Diagnose: check that it runs and that its address is right",
+        ),
+        _r(
+            "CLOCK_SKEW",
+            "doctor",
+            "warning",
+            C,
+            "the clocks disagree beyond the allowed skew: run NTP (chrony, systemd-timesyncd) on every host",
+        ),
+        _r(
+            "STORAGE_NOT_WRITABLE",
+            "index",
+            "error",
+            C,
+            "point INKWELL_DATA_DIR (or INKWELL_INDEX_DIR) at a writable directory",
+        ),
     ]
 )
 

@@ -34,14 +34,17 @@ class Finding:
 
 
 class ConfigSelfCheck:
-    def __init__(self, settings: AuthSettings, client: httpx.AsyncClient) -> None:
+    def __init__(self, settings: AuthSettings, client: httpx.AsyncClient, *, log_findings: bool = True) -> None:
         self.settings = settings
         self.client = client
+        self.log_findings = log_findings  # Diagnose reruns the check on demand without logging again
         self.done = False
         self.findings: list[Finding] = []
 
     def _add(self, finding: Finding) -> None:
         self.findings.append(finding)
+        if not self.log_findings:
+            return
         level = {pb.FINDING_SEVERITY_ERROR: logging.ERROR, pb.FINDING_SEVERITY_WARNING: logging.WARNING}.get(
             finding.severity, logging.INFO
         )

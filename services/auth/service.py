@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import httpx
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
 from inkwell.auth.v1 import auth_service_pb2 as pb
 from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
@@ -15,6 +15,7 @@ from libs.runtime.errors import ServiceError
 from libs.runtime.identity import INTERNAL_ISSUER
 from libs.runtime.jwks import KeySetCache
 from libs.runtime.metrics import AUTH_DECISIONS
+from libs.runtime.protoenum import to_enum
 from services.auth.dev_issuer import DevIssuer
 from services.auth.internal_tokens import InternalSigner
 from services.auth.key_sources import (
@@ -155,7 +156,9 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
     async def GetInternalKeys(
         self, request: pb.GetInternalKeysRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetInternalKeysResponse:
-        return pb.GetInternalKeysResponse(keys=self.c.signer.public_keys(), issuer=INTERNAL_ISSUER, max_age_seconds=300)
+        return pb.GetInternalKeysResponse(
+            keys=self.c.signer.public_keys(), issuer=INTERNAL_ISSUER, max_age=duration_pb2.Duration(seconds=300)
+        )
 
     async def CheckConfig(
         self, request: pb.CheckConfigRequest, context: grpc.aio.ServicerContext
@@ -165,5 +168,5 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
             state=pb.CHECK_STATE_DONE if check.done else pb.CHECK_STATE_RUNNING,
             findings=[f.to_proto() for f in check.findings],
             trusted_issuers=[t.issuer for t in self.c.verifier.issuers],
-            key_sources=self.c.key_source_names,
+            key_sources=[to_enum(pb.KeySource, name) for name in self.c.key_source_names],
         )

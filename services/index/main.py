@@ -19,10 +19,14 @@ from libs.model_registry.loaders import set_torch_threads
 from libs.model_registry.loading import NoModelAvailable
 from libs.model_registry.registry import ModelRegistry
 from libs.runtime.client import open_channel
+from libs.runtime.diagnostics import SERVICE_NAME as DIAGNOSTICS_NAME
+from libs.runtime.diagnostics import DiagnosticsServicer
+from libs.runtime.diagnostics import register as diagnostics_register
 from libs.runtime.entry import run_service
 from libs.runtime.identity import InternalTokenVerifier, internal_key_cache
 from libs.runtime.server import ServiceServer, cancel_tasks, start_server
 from libs.runtime.settings import ConfigError
+from services.index.diagnose import index_checks
 from services.index.engine import IndexEngine, txtai_factory
 from services.index.readiness import Readiness, Snapshot, State
 from services.index.service import SERVICE_NAME, IndexCore, IndexServicer, drain_forever
@@ -150,13 +154,16 @@ async def start_index(settings: IndexSettings, registry: ModelRegistry | None = 
     auth_channel = open_channel(settings.auth_address)
     keys = internal_key_cache(auth_channel)
 
+    diagnostics = DiagnosticsServicer(SERVICE_NAME, "index", index_checks(core, registry, settings.index_dir))
+
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_IndexServiceServicer_to_server(IndexServicer(core), server)
         models_grpc.register(server, registry)
+        diagnostics_register(server, diagnostics)
 
     server = await start_server(
         domain="index.inkwell",
-        service_names=[SERVICE_NAME, models_grpc.SERVICE_NAME],
+        service_names=[SERVICE_NAME, models_grpc.SERVICE_NAME, DIAGNOSTICS_NAME],
         register=register,
         host=settings.host,
         port=settings.port,
@@ -165,6 +172,7 @@ async def start_index(settings: IndexSettings, registry: ModelRegistry | None = 
     )
     server_holder.append(server)
     await server.set_ready(True, models_grpc.SERVICE_NAME)
+    await server.set_ready(True, DIAGNOSTICS_NAME)
     keys.start()
     tasks = [
         asyncio.create_task(bring_up(core, registry, settings), name="index-bring-up"),

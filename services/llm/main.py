@@ -16,11 +16,15 @@ from libs.model_registry.catalog import ModelEntry
 from libs.model_registry.loaders import CausalLM, load_causal_lm, set_torch_threads
 from libs.model_registry.registry import ModelRegistry
 from libs.runtime.client import open_channel
+from libs.runtime.diagnostics import SERVICE_NAME as DIAGNOSTICS_NAME
+from libs.runtime.diagnostics import DiagnosticsServicer
+from libs.runtime.diagnostics import register as diagnostics_register
 from libs.runtime.entry import run_service
 from libs.runtime.identity import InternalTokenVerifier, internal_key_cache
 from libs.runtime.jwks import KeySetCache
 from libs.runtime.server import ServiceServer, cancel_tasks, start_server
 from libs.runtime.settings import ConfigError
+from services.llm.diagnose import llm_checks
 from services.llm.local import LocalGenerator
 from services.llm.router import Router
 from services.llm.routes import Route
@@ -115,13 +119,16 @@ async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None
 
     servicer = LlmServicer(router, registry, usage, settings.default_timeout_s)
 
+    diagnostics = DiagnosticsServicer(SERVICE_NAME, "llm", llm_checks(settings, router, registry))
+
     def register(server: grpc.aio.Server) -> None:
         pb_grpc.add_LlmServiceServicer_to_server(servicer, server)
         models_grpc.register(server, registry)
+        diagnostics_register(server, diagnostics)
 
     server = await start_server(
         domain="llm.inkwell",
-        service_names=[SERVICE_NAME, models_grpc.SERVICE_NAME],
+        service_names=[SERVICE_NAME, models_grpc.SERVICE_NAME, DIAGNOSTICS_NAME],
         register=register,
         host=settings.host,
         port=settings.port,
@@ -129,6 +136,7 @@ async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None
         grace_s=settings.shutdown_grace_s,
     )
     await server.set_ready(True, models_grpc.SERVICE_NAME)
+    await server.set_ready(True, DIAGNOSTICS_NAME)
     keys.start()
     registry.start_downloads(["agent_llm"])
     tasks = [

@@ -8,13 +8,16 @@ import logging
 import time
 
 import grpc
+from google.protobuf import duration_pb2
 
 from inkwell.llm.v1 import llm_service_pb2 as pb
 from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
+from inkwell.models.v1 import models_service_pb2 as models_pb
 from libs.model_registry.registry import ModelRegistry
 from libs.runtime import context as request_context
 from libs.runtime.errors import ServiceError
 from libs.runtime.metrics import LLM_ATTEMPTS, LLM_REPLIES
+from libs.runtime.protoenum import from_enum, to_enum
 from services.llm.router import AllFailed, Attempt, Outcome, Request, Router
 from services.llm.structured import SchemaInvalid, compile_schema
 from services.llm.usage import UsageRecorder, UsageStore
@@ -22,7 +25,6 @@ from services.llm.usage import UsageRecorder, UsageStore
 log = logging.getLogger("inkwell.llm")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["LlmService"].full_name
-ROLES = frozenset({"system", "user", "assistant"})
 MAX_MESSAGES = 100
 MAX_CONTENT = 200_000
 
@@ -32,16 +34,18 @@ def _invalid(field: str, problem: str) -> ServiceError:
 
 
 def _attempt_proto(a: Attempt) -> pb.Attempt:
+    latency = duration_pb2.Duration()
+    latency.FromNanoseconds(int(a.latency_ms * 1e6))
     return pb.Attempt(
         provider=a.provider,
         model=a.model,
         route=a.route,
-        outcome=a.outcome,
-        error_class=a.error_class,
+        outcome=to_enum(pb.AttemptOutcome, a.outcome),
+        error_class=to_enum(pb.ErrorClass, a.error_class),
         http_status=a.http_status,
-        latency_ms=a.latency_ms,
+        latency=latency,
         detail=a.detail,
-        shape=a.shape,
+        shape=to_enum(pb.RequestShape, a.shape),
     )
 
 
@@ -78,11 +82,12 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
             raise _invalid("messages", f"1 to {MAX_MESSAGES} messages")
         messages = []
         for position, message in enumerate(request.messages):
-            if message.role not in ROLES:
-                raise _invalid(f"messages[{position}].role", "system, user or assistant")
+            role = from_enum(pb.Role, message.role, lower=True) if message.role in pb.Role.values() else ""
+            if not role:
+                raise _invalid(f"messages[{position}].role", "ROLE_SYSTEM, ROLE_USER or ROLE_ASSISTANT")
             if len(message.content) > MAX_CONTENT:
                 raise _invalid(f"messages[{position}].content", f"at most {MAX_CONTENT} characters")
-            messages.append({"role": message.role, "content": message.content})
+            messages.append({"role": role, "content": message.content})
         purpose = request.purpose or purpose_default
         if purpose not in self.router.catalog.purposes:
             raise _invalid("purpose", f"one of {sorted(self.router.catalog.purposes)}")
@@ -213,7 +218,9 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
         until = request.until.ToSeconds() if request.HasField("until") else time.time() + 1
         await self.recorder.flush()
         rows = await asyncio.to_thread(self.usage.summary, ctx.identity.user_id, since, until)
-        return pb.GetUsageResponse(rows=[pb.UsageRow(**row) for row in rows])
+        return pb.GetUsageResponse(
+            rows=[pb.UsageRow(**{**row, "outcome": to_enum(pb.UsageOutcome, row["outcome"])}) for row in rows]
+        )
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
@@ -236,7 +243,7 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
                     provider=spec.provider,
                     model=spec.model,
                     route=route.base_url,
-                    state=state,
+                    state=to_enum(pb.RemoteModelState, state),
                     detail=detail,
                     supports_structured_output=bool(info and info.structured),
                 )
@@ -244,9 +251,9 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
         local = [
             pb.LocalModelStatus(
                 name=row.name,
-                role=",".join(row.roles),
-                download_state=row.download_state,
-                load_state=row.load_state,
+                roles=list(row.roles),
+                download_state=to_enum(models_pb.DownloadState, row.download_state),
+                load_state=to_enum(models_pb.LoadState, row.load_state),
                 reason=row.reason,
             )
             for row in self.registry.rows()

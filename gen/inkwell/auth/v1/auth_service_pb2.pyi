@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -22,6 +23,14 @@ class CheckState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHECK_STATE_UNSPECIFIED: _ClassVar[CheckState]
     CHECK_STATE_RUNNING: _ClassVar[CheckState]
     CHECK_STATE_DONE: _ClassVar[CheckState]
+
+class KeySource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KEY_SOURCE_UNSPECIFIED: _ClassVar[KeySource]
+    KEY_SOURCE_PEM: _ClassVar[KeySource]
+    KEY_SOURCE_FRONTEND_API: _ClassVar[KeySource]
+    KEY_SOURCE_BACKEND_API: _ClassVar[KeySource]
+    KEY_SOURCE_DEV_ISSUER: _ClassVar[KeySource]
 FINDING_SEVERITY_UNSPECIFIED: FindingSeverity
 FINDING_SEVERITY_INFO: FindingSeverity
 FINDING_SEVERITY_WARNING: FindingSeverity
@@ -29,6 +38,11 @@ FINDING_SEVERITY_ERROR: FindingSeverity
 CHECK_STATE_UNSPECIFIED: CheckState
 CHECK_STATE_RUNNING: CheckState
 CHECK_STATE_DONE: CheckState
+KEY_SOURCE_UNSPECIFIED: KeySource
+KEY_SOURCE_PEM: KeySource
+KEY_SOURCE_FRONTEND_API: KeySource
+KEY_SOURCE_BACKEND_API: KeySource
+KEY_SOURCE_DEV_ISSUER: KeySource
 
 class VerifySessionRequest(_message.Message):
     __slots__ = ("token", "origin", "audiences")
@@ -91,14 +105,14 @@ class InternalKey(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., key_type: _Optional[str] = ..., curve: _Optional[str] = ..., x: _Optional[str] = ..., algorithm: _Optional[str] = ...) -> None: ...
 
 class GetInternalKeysResponse(_message.Message):
-    __slots__ = ("keys", "issuer", "max_age_seconds")
+    __slots__ = ("keys", "issuer", "max_age")
     KEYS_FIELD_NUMBER: _ClassVar[int]
     ISSUER_FIELD_NUMBER: _ClassVar[int]
-    MAX_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_AGE_FIELD_NUMBER: _ClassVar[int]
     keys: _containers.RepeatedCompositeFieldContainer[InternalKey]
     issuer: str
-    max_age_seconds: int
-    def __init__(self, keys: _Optional[_Iterable[_Union[InternalKey, _Mapping]]] = ..., issuer: _Optional[str] = ..., max_age_seconds: _Optional[int] = ...) -> None: ...
+    max_age: _duration_pb2.Duration
+    def __init__(self, keys: _Optional[_Iterable[_Union[InternalKey, _Mapping]]] = ..., issuer: _Optional[str] = ..., max_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class CheckConfigRequest(_message.Message):
     __slots__ = ()
@@ -125,5 +139,5 @@ class CheckConfigResponse(_message.Message):
     state: CheckState
     findings: _containers.RepeatedCompositeFieldContainer[ConfigFinding]
     trusted_issuers: _containers.RepeatedScalarFieldContainer[str]
-    key_sources: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, state: _Optional[_Union[CheckState, str]] = ..., findings: _Optional[_Iterable[_Union[ConfigFinding, _Mapping]]] = ..., trusted_issuers: _Optional[_Iterable[str]] = ..., key_sources: _Optional[_Iterable[str]] = ...) -> None: ...
+    key_sources: _containers.RepeatedScalarFieldContainer[KeySource]
+    def __init__(self, state: _Optional[_Union[CheckState, str]] = ..., findings: _Optional[_Iterable[_Union[ConfigFinding, _Mapping]]] = ..., trusted_issuers: _Optional[_Iterable[str]] = ..., key_sources: _Optional[_Iterable[_Union[KeySource, str]]] = ...) -> None: ...

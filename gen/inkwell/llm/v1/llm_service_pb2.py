@@ -22,50 +22,64 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from inkwell.models.v1 import models_service_pb2 as inkwell_dot_models_dot_v1_dot_models__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n inkwell/llm/v1/llm_service.proto\x12\x0einkwell.llm.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"(\n\x07Message\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xa7\x01\n\x07\x41ttempt\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05route\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x13\n\x0b\x65rror_class\x18\x05 \x01(\t\x12\x13\n\x0bhttp_status\x18\x06 \x01(\x05\x12\x12\n\nlatency_ms\x18\x07 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\t\x12\r\n\x05shape\x18\t \x01(\t\"O\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\"\xde\x01\n\nProvenance\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x17\n\x0frequested_model\x18\x02 \x01(\t\x12\x14\n\x0cserved_model\x18\x03 \x01(\t\x12\x11\n\tserved_by\x18\x04 \x01(\t\x12\r\n\x05route\x18\x05 \x01(\t\x12\x31\n\x0coutput_stage\x18\x06 \x01(\x0e\x32\x1b.inkwell.llm.v1.OutputStage\x12)\n\x08\x61ttempts\x18\x07 \x03(\x0b\x32\x17.inkwell.llm.v1.Attempt\x12\x0f\n\x07purpose\x18\x08 \x01(\t\"\xd8\x01\n\x19GenerateStructuredRequest\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.inkwell.llm.v1.Message\x12\x13\n\x0bjson_schema\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x12\n\nmax_tokens\x18\x04 \x01(\x05\x12\x13\n\x0btemperature\x18\x05 \x01(\x01\x12\x30\n\x0b\x63riticality\x18\x06 \x01(\x0e\x32\x1b.inkwell.llm.v1.Criticality\x12\x0f\n\x07\x61pi_key\x18\x07 \x01(\t\"\xac\x01\n\x1aGenerateStructuredResponse\x12\x0c\n\x04json\x18\x01 \x01(\t\x12.\n\nprovenance\x18\x02 \x01(\x0b\x32\x1a.inkwell.llm.v1.Provenance\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x15.inkwell.llm.v1.Usage\x12\x10\n\x08\x64\x65graded\x18\x04 \x01(\x08\x12\x18\n\x10\x64\x65graded_reasons\x18\x05 \x03(\t\"\xb9\x01\n\x0fGenerateRequest\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.inkwell.llm.v1.Message\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x12\n\nmax_tokens\x18\x03 \x01(\x05\x12\x13\n\x0btemperature\x18\x04 \x01(\x01\x12\x30\n\x0b\x63riticality\x18\x05 \x01(\x0e\x32\x1b.inkwell.llm.v1.Criticality\x12\x0f\n\x07\x61pi_key\x18\x06 \x01(\t\"\xa2\x01\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12.\n\nprovenance\x18\x02 \x01(\x0b\x32\x1a.inkwell.llm.v1.Provenance\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x15.inkwell.llm.v1.Usage\x12\x10\n\x08\x64\x65graded\x18\x04 \x01(\x08\x12\x18\n\x10\x64\x65graded_reasons\x18\x05 \x03(\t\"\x13\n\x11ListModelsRequest\"\x94\x01\n\x11RemoteModelStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\r\n\x05route\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\"\n\x1asupports_structured_output\x18\x07 \x01(\x08\"j\n\x10LocalModelStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x16\n\x0e\x64ownload_state\x18\x03 \x01(\t\x12\x12\n\nload_state\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\"x\n\x12ListModelsResponse\x12\x31\n\x06remote\x18\x01 \x03(\x0b\x32!.inkwell.llm.v1.RemoteModelStatus\x12/\n\x05local\x18\x02 \x03(\x0b\x32 .inkwell.llm.v1.LocalModelStatus\"g\n\x0fGetUsageRequest\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x01\n\x08UsageRow\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x05 \x01(\x03\x12\x15\n\rprompt_tokens\x18\x06 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x07 \x01(\x03\":\n\x10GetUsageResponse\x12&\n\x04rows\x18\x01 \x03(\x0b\x32\x18.inkwell.llm.v1.UsageRow*a\n\x0b\x43riticality\x12\x1b\n\x17\x43RITICALITY_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43RITICALITY_CRITICAL\x10\x01\x12\x1b\n\x17\x43RITICALITY_BEST_EFFORT\x10\x02*\xd0\x01\n\x0bOutputStage\x12\x1c\n\x18OUTPUT_STAGE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aOUTPUT_STAGE_NATIVE_SCHEMA\x10\x01\x12\x1c\n\x18OUTPUT_STAGE_JSON_OBJECT\x10\x02\x12\x19\n\x15OUTPUT_STAGE_PROMPTED\x10\x03\x12\x19\n\x15OUTPUT_STAGE_REPAIRED\x10\x04\x12\x18\n\x14OUTPUT_STAGE_REASKED\x10\x05\x12\x15\n\x11OUTPUT_STAGE_TEXT\x10\x06\x32\xec\x02\n\nLlmService\x12k\n\x12GenerateStructured\x12).inkwell.llm.v1.GenerateStructuredRequest\x1a*.inkwell.llm.v1.GenerateStructuredResponse\x12M\n\x08Generate\x12\x1f.inkwell.llm.v1.GenerateRequest\x1a .inkwell.llm.v1.GenerateResponse\x12S\n\nListModels\x12!.inkwell.llm.v1.ListModelsRequest\x1a\".inkwell.llm.v1.ListModelsResponse\x12M\n\x08GetUsage\x12\x1f.inkwell.llm.v1.GetUsageRequest\x1a .inkwell.llm.v1.GetUsageResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n inkwell/llm/v1/llm_service.proto\x12\x0einkwell.llm.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a&inkwell/models/v1/models_service.proto\"D\n\x07Message\x12\"\n\x04role\x18\x03 \x01(\x0e\x32\x14.inkwell.llm.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\tJ\x04\x08\x01\x10\x02\"\xb1\x02\n\x07\x41ttempt\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\r\n\x05route\x18\x03 \x01(\t\x12/\n\x07outcome\x18\n \x01(\x0e\x32\x1e.inkwell.llm.v1.AttemptOutcome\x12/\n\x0b\x65rror_class\x18\x0b \x01(\x0e\x32\x1a.inkwell.llm.v1.ErrorClass\x12\x13\n\x0bhttp_status\x18\x06 \x01(\x05\x12*\n\x07latency\x18\x0c \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\t\x12+\n\x05shape\x18\r \x01(\x0e\x32\x1c.inkwell.llm.v1.RequestShapeJ\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06J\x04\x08\x07\x10\x08J\x04\x08\t\x10\n\"O\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\"\xde\x01\n\nProvenance\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x17\n\x0frequested_model\x18\x02 \x01(\t\x12\x14\n\x0cserved_model\x18\x03 \x01(\t\x12\x11\n\tserved_by\x18\x04 \x01(\t\x12\r\n\x05route\x18\x05 \x01(\t\x12\x31\n\x0coutput_stage\x18\x06 \x01(\x0e\x32\x1b.inkwell.llm.v1.OutputStage\x12)\n\x08\x61ttempts\x18\x07 \x03(\x0b\x32\x17.inkwell.llm.v1.Attempt\x12\x0f\n\x07purpose\x18\x08 \x01(\t\"\xd8\x01\n\x19GenerateStructuredRequest\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.inkwell.llm.v1.Message\x12\x13\n\x0bjson_schema\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x12\n\nmax_tokens\x18\x04 \x01(\x05\x12\x13\n\x0btemperature\x18\x05 \x01(\x01\x12\x30\n\x0b\x63riticality\x18\x06 \x01(\x0e\x32\x1b.inkwell.llm.v1.Criticality\x12\x0f\n\x07\x61pi_key\x18\x07 \x01(\t\"\xac\x01\n\x1aGenerateStructuredResponse\x12\x0c\n\x04json\x18\x01 \x01(\t\x12.\n\nprovenance\x18\x02 \x01(\x0b\x32\x1a.inkwell.llm.v1.Provenance\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x15.inkwell.llm.v1.Usage\x12\x10\n\x08\x64\x65graded\x18\x04 \x01(\x08\x12\x18\n\x10\x64\x65graded_reasons\x18\x05 \x03(\t\"\xb9\x01\n\x0fGenerateRequest\x12)\n\x08messages\x18\x01 \x03(\x0b\x32\x17.inkwell.llm.v1.Message\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x12\n\nmax_tokens\x18\x03 \x01(\x05\x12\x13\n\x0btemperature\x18\x04 \x01(\x01\x12\x30\n\x0b\x63riticality\x18\x05 \x01(\x0e\x32\x1b.inkwell.llm.v1.Criticality\x12\x0f\n\x07\x61pi_key\x18\x06 \x01(\t\"\xa2\x01\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12.\n\nprovenance\x18\x02 \x01(\x0b\x32\x1a.inkwell.llm.v1.Provenance\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x15.inkwell.llm.v1.Usage\x12\x10\n\x08\x64\x65graded\x18\x04 \x01(\x08\x12\x18\n\x10\x64\x65graded_reasons\x18\x05 \x03(\t\"\x13\n\x11ListModelsRequest\"\xbc\x01\n\x11RemoteModelStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\r\n\x05route\x18\x04 \x01(\t\x12/\n\x05state\x18\x08 \x01(\x0e\x32 .inkwell.llm.v1.RemoteModelState\x12\x0e\n\x06\x64\x65tail\x18\x06 \x01(\t\x12\"\n\x1asupports_structured_output\x18\x07 \x01(\x08J\x04\x08\x05\x10\x06\"\xbd\x01\n\x10LocalModelStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05roles\x18\x06 \x03(\t\x12\x38\n\x0e\x64ownload_state\x18\x07 \x01(\x0e\x32 .inkwell.models.v1.DownloadState\x12\x30\n\nload_state\x18\x08 \x01(\x0e\x32\x1c.inkwell.models.v1.LoadState\x12\x0e\n\x06reason\x18\x05 \x01(\tJ\x04\x08\x02\x10\x03J\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05\"x\n\x12ListModelsResponse\x12\x31\n\x06remote\x18\x01 \x03(\x0b\x32!.inkwell.llm.v1.RemoteModelStatus\x12/\n\x05local\x18\x02 \x03(\x0b\x32 .inkwell.llm.v1.LocalModelStatus\"g\n\x0fGetUsageRequest\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xae\x01\n\x08UsageRow\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12-\n\x07outcome\x18\x08 \x01(\x0e\x32\x1c.inkwell.llm.v1.UsageOutcome\x12\r\n\x05\x63\x61lls\x18\x05 \x01(\x03\x12\x15\n\rprompt_tokens\x18\x06 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x07 \x01(\x03J\x04\x08\x04\x10\x05\":\n\x10GetUsageResponse\x12&\n\x04rows\x18\x01 \x03(\x0b\x32\x18.inkwell.llm.v1.UsageRow*P\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03*a\n\x0b\x43riticality\x12\x1b\n\x17\x43RITICALITY_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43RITICALITY_CRITICAL\x10\x01\x12\x1b\n\x17\x43RITICALITY_BEST_EFFORT\x10\x02*\xd0\x01\n\x0bOutputStage\x12\x1c\n\x18OUTPUT_STAGE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aOUTPUT_STAGE_NATIVE_SCHEMA\x10\x01\x12\x1c\n\x18OUTPUT_STAGE_JSON_OBJECT\x10\x02\x12\x19\n\x15OUTPUT_STAGE_PROMPTED\x10\x03\x12\x19\n\x15OUTPUT_STAGE_REPAIRED\x10\x04\x12\x18\n\x14OUTPUT_STAGE_REASKED\x10\x05\x12\x15\n\x11OUTPUT_STAGE_TEXT\x10\x06*\xa5\x01\n\x0e\x41ttemptOutcome\x12\x1f\n\x1b\x41TTEMPT_OUTCOME_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41TTEMPT_OUTCOME_OK\x10\x01\x12\x1b\n\x17\x41TTEMPT_OUTCOME_SKIPPED\x10\x02\x12\x19\n\x15\x41TTEMPT_OUTCOME_ERROR\x10\x03\x12\"\n\x1e\x41TTEMPT_OUTCOME_INVALID_OUTPUT\x10\x04*\xed\x02\n\nErrorClass\x12\x1b\n\x17\x45RROR_CLASS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x45RROR_CLASS_TRANSIENT\x10\x01\x12!\n\x1d\x45RROR_CLASS_MODEL_UNAVAILABLE\x10\x02\x12\x1f\n\x1b\x45RROR_CLASS_ROUTE_NOT_FOUND\x10\x03\x12\x1a\n\x16\x45RROR_CLASS_CAPABILITY\x10\x04\x12\x1b\n\x17\x45RROR_CLASS_CREDENTIALS\x10\x05\x12\x1b\n\x17\x45RROR_CLASS_BAD_REQUEST\x10\x06\x12\x16\n\x12\x45RROR_CLASS_OUTPUT\x10\x07\x12\x18\n\x14\x45RROR_CLASS_DEADLINE\x10\x08\x12\x1e\n\x1a\x45RROR_CLASS_NOT_CONFIGURED\x10\t\x12\x1e\n\x1a\x45RROR_CLASS_NO_LOCAL_MODEL\x10\n\x12\x1b\n\x17\x45RROR_CLASS_UNREACHABLE\x10\x0b*\xb8\x01\n\x0cRequestShape\x12\x1d\n\x19REQUEST_SHAPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19REQUEST_SHAPE_JSON_SCHEMA\x10\x01\x12\x1d\n\x19REQUEST_SHAPE_JSON_OBJECT\x10\x02\x12\x1a\n\x16REQUEST_SHAPE_PROMPTED\x10\x03\x12\x16\n\x12REQUEST_SHAPE_TEXT\x10\x04\x12\x17\n\x13REQUEST_SHAPE_REASK\x10\x05*\xb9\x02\n\x10RemoteModelState\x12\"\n\x1eREMOTE_MODEL_STATE_UNSPECIFIED\x10\x00\x12 \n\x1cREMOTE_MODEL_STATE_AVAILABLE\x10\x01\x12(\n$REMOTE_MODEL_STATE_MODEL_UNAVAILABLE\x10\x02\x12&\n\"REMOTE_MODEL_STATE_ROUTE_NOT_FOUND\x10\x03\x12\"\n\x1eREMOTE_MODEL_STATE_CREDENTIALS\x10\x04\x12%\n!REMOTE_MODEL_STATE_NOT_CONFIGURED\x10\x05\x12\"\n\x1eREMOTE_MODEL_STATE_UNREACHABLE\x10\x06\x12\x1e\n\x1aREMOTE_MODEL_STATE_UNKNOWN\x10\x07*]\n\x0cUsageOutcome\x12\x1d\n\x19USAGE_OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10USAGE_OUTCOME_OK\x10\x01\x12\x18\n\x14USAGE_OUTCOME_FAILED\x10\x02\x32\xec\x02\n\nLlmService\x12k\n\x12GenerateStructured\x12).inkwell.llm.v1.GenerateStructuredRequest\x1a*.inkwell.llm.v1.GenerateStructuredResponse\x12M\n\x08Generate\x12\x1f.inkwell.llm.v1.GenerateRequest\x1a .inkwell.llm.v1.GenerateResponse\x12S\n\nListModels\x12!.inkwell.llm.v1.ListModelsRequest\x1a\".inkwell.llm.v1.ListModelsResponse\x12M\n\x08GetUsage\x12\x1f.inkwell.llm.v1.GetUsageRequest\x1a .inkwell.llm.v1.GetUsageResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'inkwell.llm.v1.llm_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CRITICALITY']._serialized_start=2058
-  _globals['_CRITICALITY']._serialized_end=2155
-  _globals['_OUTPUTSTAGE']._serialized_start=2158
-  _globals['_OUTPUTSTAGE']._serialized_end=2366
-  _globals['_MESSAGE']._serialized_start=85
-  _globals['_MESSAGE']._serialized_end=125
-  _globals['_ATTEMPT']._serialized_start=128
-  _globals['_ATTEMPT']._serialized_end=295
-  _globals['_USAGE']._serialized_start=297
-  _globals['_USAGE']._serialized_end=376
-  _globals['_PROVENANCE']._serialized_start=379
-  _globals['_PROVENANCE']._serialized_end=601
-  _globals['_GENERATESTRUCTUREDREQUEST']._serialized_start=604
-  _globals['_GENERATESTRUCTUREDREQUEST']._serialized_end=820
-  _globals['_GENERATESTRUCTUREDRESPONSE']._serialized_start=823
-  _globals['_GENERATESTRUCTUREDRESPONSE']._serialized_end=995
-  _globals['_GENERATEREQUEST']._serialized_start=998
-  _globals['_GENERATEREQUEST']._serialized_end=1183
-  _globals['_GENERATERESPONSE']._serialized_start=1186
-  _globals['_GENERATERESPONSE']._serialized_end=1348
-  _globals['_LISTMODELSREQUEST']._serialized_start=1350
-  _globals['_LISTMODELSREQUEST']._serialized_end=1369
-  _globals['_REMOTEMODELSTATUS']._serialized_start=1372
-  _globals['_REMOTEMODELSTATUS']._serialized_end=1520
-  _globals['_LOCALMODELSTATUS']._serialized_start=1522
-  _globals['_LOCALMODELSTATUS']._serialized_end=1628
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1630
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1750
-  _globals['_GETUSAGEREQUEST']._serialized_start=1752
-  _globals['_GETUSAGEREQUEST']._serialized_end=1855
-  _globals['_USAGEROW']._serialized_start=1858
-  _globals['_USAGEROW']._serialized_end=1996
-  _globals['_GETUSAGERESPONSE']._serialized_start=1998
-  _globals['_GETUSAGERESPONSE']._serialized_end=2056
-  _globals['_LLMSERVICE']._serialized_start=2369
-  _globals['_LLMSERVICE']._serialized_end=2733
+  _globals['_ROLE']._serialized_start=2456
+  _globals['_ROLE']._serialized_end=2536
+  _globals['_CRITICALITY']._serialized_start=2538
+  _globals['_CRITICALITY']._serialized_end=2635
+  _globals['_OUTPUTSTAGE']._serialized_start=2638
+  _globals['_OUTPUTSTAGE']._serialized_end=2846
+  _globals['_ATTEMPTOUTCOME']._serialized_start=2849
+  _globals['_ATTEMPTOUTCOME']._serialized_end=3014
+  _globals['_ERRORCLASS']._serialized_start=3017
+  _globals['_ERRORCLASS']._serialized_end=3382
+  _globals['_REQUESTSHAPE']._serialized_start=3385
+  _globals['_REQUESTSHAPE']._serialized_end=3569
+  _globals['_REMOTEMODELSTATE']._serialized_start=3572
+  _globals['_REMOTEMODELSTATE']._serialized_end=3885
+  _globals['_USAGEOUTCOME']._serialized_start=3887
+  _globals['_USAGEOUTCOME']._serialized_end=3980
+  _globals['_MESSAGE']._serialized_start=157
+  _globals['_MESSAGE']._serialized_end=225
+  _globals['_ATTEMPT']._serialized_start=228
+  _globals['_ATTEMPT']._serialized_end=533
+  _globals['_USAGE']._serialized_start=535
+  _globals['_USAGE']._serialized_end=614
+  _globals['_PROVENANCE']._serialized_start=617
+  _globals['_PROVENANCE']._serialized_end=839
+  _globals['_GENERATESTRUCTUREDREQUEST']._serialized_start=842
+  _globals['_GENERATESTRUCTUREDREQUEST']._serialized_end=1058
+  _globals['_GENERATESTRUCTUREDRESPONSE']._serialized_start=1061
+  _globals['_GENERATESTRUCTUREDRESPONSE']._serialized_end=1233
+  _globals['_GENERATEREQUEST']._serialized_start=1236
+  _globals['_GENERATEREQUEST']._serialized_end=1421
+  _globals['_GENERATERESPONSE']._serialized_start=1424
+  _globals['_GENERATERESPONSE']._serialized_end=1586
+  _globals['_LISTMODELSREQUEST']._serialized_start=1588
+  _globals['_LISTMODELSREQUEST']._serialized_end=1607
+  _globals['_REMOTEMODELSTATUS']._serialized_start=1610
+  _globals['_REMOTEMODELSTATUS']._serialized_end=1798
+  _globals['_LOCALMODELSTATUS']._serialized_start=1801
+  _globals['_LOCALMODELSTATUS']._serialized_end=1990
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1992
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2112
+  _globals['_GETUSAGEREQUEST']._serialized_start=2114
+  _globals['_GETUSAGEREQUEST']._serialized_end=2217
+  _globals['_USAGEROW']._serialized_start=2220
+  _globals['_USAGEROW']._serialized_end=2394
+  _globals['_GETUSAGERESPONSE']._serialized_start=2396
+  _globals['_GETUSAGERESPONSE']._serialized_end=2454
+  _globals['_LLMSERVICE']._serialized_start=3983
+  _globals['_LLMSERVICE']._serialized_end=4347
 # @@protoc_insertion_point(module_scope)

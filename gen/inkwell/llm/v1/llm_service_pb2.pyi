@@ -1,6 +1,8 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from inkwell.models.v1 import models_service_pb2 as _models_service_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -9,6 +11,13 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLE_UNSPECIFIED: _ClassVar[Role]
+    ROLE_SYSTEM: _ClassVar[Role]
+    ROLE_USER: _ClassVar[Role]
+    ROLE_ASSISTANT: _ClassVar[Role]
 
 class Criticality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -25,6 +34,59 @@ class OutputStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTPUT_STAGE_REPAIRED: _ClassVar[OutputStage]
     OUTPUT_STAGE_REASKED: _ClassVar[OutputStage]
     OUTPUT_STAGE_TEXT: _ClassVar[OutputStage]
+
+class AttemptOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ATTEMPT_OUTCOME_UNSPECIFIED: _ClassVar[AttemptOutcome]
+    ATTEMPT_OUTCOME_OK: _ClassVar[AttemptOutcome]
+    ATTEMPT_OUTCOME_SKIPPED: _ClassVar[AttemptOutcome]
+    ATTEMPT_OUTCOME_ERROR: _ClassVar[AttemptOutcome]
+    ATTEMPT_OUTCOME_INVALID_OUTPUT: _ClassVar[AttemptOutcome]
+
+class ErrorClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_CLASS_UNSPECIFIED: _ClassVar[ErrorClass]
+    ERROR_CLASS_TRANSIENT: _ClassVar[ErrorClass]
+    ERROR_CLASS_MODEL_UNAVAILABLE: _ClassVar[ErrorClass]
+    ERROR_CLASS_ROUTE_NOT_FOUND: _ClassVar[ErrorClass]
+    ERROR_CLASS_CAPABILITY: _ClassVar[ErrorClass]
+    ERROR_CLASS_CREDENTIALS: _ClassVar[ErrorClass]
+    ERROR_CLASS_BAD_REQUEST: _ClassVar[ErrorClass]
+    ERROR_CLASS_OUTPUT: _ClassVar[ErrorClass]
+    ERROR_CLASS_DEADLINE: _ClassVar[ErrorClass]
+    ERROR_CLASS_NOT_CONFIGURED: _ClassVar[ErrorClass]
+    ERROR_CLASS_NO_LOCAL_MODEL: _ClassVar[ErrorClass]
+    ERROR_CLASS_UNREACHABLE: _ClassVar[ErrorClass]
+
+class RequestShape(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REQUEST_SHAPE_UNSPECIFIED: _ClassVar[RequestShape]
+    REQUEST_SHAPE_JSON_SCHEMA: _ClassVar[RequestShape]
+    REQUEST_SHAPE_JSON_OBJECT: _ClassVar[RequestShape]
+    REQUEST_SHAPE_PROMPTED: _ClassVar[RequestShape]
+    REQUEST_SHAPE_TEXT: _ClassVar[RequestShape]
+    REQUEST_SHAPE_REASK: _ClassVar[RequestShape]
+
+class RemoteModelState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REMOTE_MODEL_STATE_UNSPECIFIED: _ClassVar[RemoteModelState]
+    REMOTE_MODEL_STATE_AVAILABLE: _ClassVar[RemoteModelState]
+    REMOTE_MODEL_STATE_MODEL_UNAVAILABLE: _ClassVar[RemoteModelState]
+    REMOTE_MODEL_STATE_ROUTE_NOT_FOUND: _ClassVar[RemoteModelState]
+    REMOTE_MODEL_STATE_CREDENTIALS: _ClassVar[RemoteModelState]
+    REMOTE_MODEL_STATE_NOT_CONFIGURED: _ClassVar[RemoteModelState]
+    REMOTE_MODEL_STATE_UNREACHABLE: _ClassVar[RemoteModelState]
+    REMOTE_MODEL_STATE_UNKNOWN: _ClassVar[RemoteModelState]
+
+class UsageOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    USAGE_OUTCOME_UNSPECIFIED: _ClassVar[UsageOutcome]
+    USAGE_OUTCOME_OK: _ClassVar[UsageOutcome]
+    USAGE_OUTCOME_FAILED: _ClassVar[UsageOutcome]
+ROLE_UNSPECIFIED: Role
+ROLE_SYSTEM: Role
+ROLE_USER: Role
+ROLE_ASSISTANT: Role
 CRITICALITY_UNSPECIFIED: Criticality
 CRITICALITY_CRITICAL: Criticality
 CRITICALITY_BEST_EFFORT: Criticality
@@ -35,36 +97,70 @@ OUTPUT_STAGE_PROMPTED: OutputStage
 OUTPUT_STAGE_REPAIRED: OutputStage
 OUTPUT_STAGE_REASKED: OutputStage
 OUTPUT_STAGE_TEXT: OutputStage
+ATTEMPT_OUTCOME_UNSPECIFIED: AttemptOutcome
+ATTEMPT_OUTCOME_OK: AttemptOutcome
+ATTEMPT_OUTCOME_SKIPPED: AttemptOutcome
+ATTEMPT_OUTCOME_ERROR: AttemptOutcome
+ATTEMPT_OUTCOME_INVALID_OUTPUT: AttemptOutcome
+ERROR_CLASS_UNSPECIFIED: ErrorClass
+ERROR_CLASS_TRANSIENT: ErrorClass
+ERROR_CLASS_MODEL_UNAVAILABLE: ErrorClass
+ERROR_CLASS_ROUTE_NOT_FOUND: ErrorClass
+ERROR_CLASS_CAPABILITY: ErrorClass
+ERROR_CLASS_CREDENTIALS: ErrorClass
+ERROR_CLASS_BAD_REQUEST: ErrorClass
+ERROR_CLASS_OUTPUT: ErrorClass
+ERROR_CLASS_DEADLINE: ErrorClass
+ERROR_CLASS_NOT_CONFIGURED: ErrorClass
+ERROR_CLASS_NO_LOCAL_MODEL: ErrorClass
+ERROR_CLASS_UNREACHABLE: ErrorClass
+REQUEST_SHAPE_UNSPECIFIED: RequestShape
+REQUEST_SHAPE_JSON_SCHEMA: RequestShape
+REQUEST_SHAPE_JSON_OBJECT: RequestShape
+REQUEST_SHAPE_PROMPTED: RequestShape
+REQUEST_SHAPE_TEXT: RequestShape
+REQUEST_SHAPE_REASK: RequestShape
+REMOTE_MODEL_STATE_UNSPECIFIED: RemoteModelState
+REMOTE_MODEL_STATE_AVAILABLE: RemoteModelState
+REMOTE_MODEL_STATE_MODEL_UNAVAILABLE: RemoteModelState
+REMOTE_MODEL_STATE_ROUTE_NOT_FOUND: RemoteModelState
+REMOTE_MODEL_STATE_CREDENTIALS: RemoteModelState
+REMOTE_MODEL_STATE_NOT_CONFIGURED: RemoteModelState
+REMOTE_MODEL_STATE_UNREACHABLE: RemoteModelState
+REMOTE_MODEL_STATE_UNKNOWN: RemoteModelState
+USAGE_OUTCOME_UNSPECIFIED: UsageOutcome
+USAGE_OUTCOME_OK: UsageOutcome
+USAGE_OUTCOME_FAILED: UsageOutcome
 
 class Message(_message.Message):
     __slots__ = ("role", "content")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
-    role: str
+    role: Role
     content: str
-    def __init__(self, role: _Optional[str] = ..., content: _Optional[str] = ...) -> None: ...
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ...) -> None: ...
 
 class Attempt(_message.Message):
-    __slots__ = ("provider", "model", "route", "outcome", "error_class", "http_status", "latency_ms", "detail", "shape")
+    __slots__ = ("provider", "model", "route", "outcome", "error_class", "http_status", "latency", "detail", "shape")
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     ERROR_CLASS_FIELD_NUMBER: _ClassVar[int]
     HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]
-    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_FIELD_NUMBER: _ClassVar[int]
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     provider: str
     model: str
     route: str
-    outcome: str
-    error_class: str
+    outcome: AttemptOutcome
+    error_class: ErrorClass
     http_status: int
-    latency_ms: float
+    latency: _duration_pb2.Duration
     detail: str
-    shape: str
-    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., route: _Optional[str] = ..., outcome: _Optional[str] = ..., error_class: _Optional[str] = ..., http_status: _Optional[int] = ..., latency_ms: _Optional[float] = ..., detail: _Optional[str] = ..., shape: _Optional[str] = ...) -> None: ...
+    shape: RequestShape
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., route: _Optional[str] = ..., outcome: _Optional[_Union[AttemptOutcome, str]] = ..., error_class: _Optional[_Union[ErrorClass, str]] = ..., http_status: _Optional[int] = ..., latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., detail: _Optional[str] = ..., shape: _Optional[_Union[RequestShape, str]] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("prompt_tokens", "completion_tokens", "total_tokens")
@@ -175,24 +271,24 @@ class RemoteModelStatus(_message.Message):
     provider: str
     model: str
     route: str
-    state: str
+    state: RemoteModelState
     detail: str
     supports_structured_output: bool
-    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., route: _Optional[str] = ..., state: _Optional[str] = ..., detail: _Optional[str] = ..., supports_structured_output: _Optional[bool] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., route: _Optional[str] = ..., state: _Optional[_Union[RemoteModelState, str]] = ..., detail: _Optional[str] = ..., supports_structured_output: _Optional[bool] = ...) -> None: ...
 
 class LocalModelStatus(_message.Message):
-    __slots__ = ("name", "role", "download_state", "load_state", "reason")
+    __slots__ = ("name", "roles", "download_state", "load_state", "reason")
     NAME_FIELD_NUMBER: _ClassVar[int]
-    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
     DOWNLOAD_STATE_FIELD_NUMBER: _ClassVar[int]
     LOAD_STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     name: str
-    role: str
-    download_state: str
-    load_state: str
+    roles: _containers.RepeatedScalarFieldContainer[str]
+    download_state: _models_service_pb2.DownloadState
+    load_state: _models_service_pb2.LoadState
     reason: str
-    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., download_state: _Optional[str] = ..., load_state: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., download_state: _Optional[_Union[_models_service_pb2.DownloadState, str]] = ..., load_state: _Optional[_Union[_models_service_pb2.LoadState, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("remote", "local")
@@ -222,11 +318,11 @@ class UsageRow(_message.Message):
     day: str
     provider: str
     model: str
-    outcome: str
+    outcome: UsageOutcome
     calls: int
     prompt_tokens: int
     completion_tokens: int
-    def __init__(self, day: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., outcome: _Optional[str] = ..., calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
+    def __init__(self, day: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., outcome: _Optional[_Union[UsageOutcome, str]] = ..., calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
 
 class GetUsageResponse(_message.Message):
     __slots__ = ("rows",)

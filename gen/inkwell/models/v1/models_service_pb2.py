@@ -25,33 +25,35 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&inkwell/models/v1/models_service.proto\x12\x11inkwell.models.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x04\n\x0bModelStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.inkwell.models.v1.ModelKind\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x10\n\x08model_id\x18\x04 \x01(\t\x12\x10\n\x08revision\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0c\n\x04task\x18\x07 \x01(\t\x12\r\n\x05\x64type\x18\x08 \x01(\t\x12\x16\n\x0e\x63ontext_length\x18\t \x01(\x05\x12\x38\n\x0e\x64ownload_state\x18\n \x01(\x0e\x32 .inkwell.models.v1.DownloadState\x12\x0e\n\x06reason\x18\x0b \x01(\t\x12\x0f\n\x07message\x18\x0c \x01(\t\x12\x12\n\nbytes_done\x18\r \x01(\x03\x12\x13\n\x0b\x62ytes_total\x18\x0e \x01(\x03\x12\x0e\n\x06source\x18\x0f \x01(\t\x12\x1a\n\x12ram_estimate_bytes\x18\x10 \x01(\x03\x12\x16\n\x0e\x66its_in_memory\x18\x11 \x01(\x08\x12\x30\n\nload_state\x18\x12 \x01(\x0e\x32\x1c.inkwell.models.v1.LoadState\x12-\n\tloaded_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x13\n\x11ListModelsRequest\"d\n\x12ListModelsResponse\x12.\n\x06models\x18\x01 \x03(\x0b\x32\x1e.inkwell.models.v1.ModelStatus\x12\x1e\n\x16\x61vailable_memory_bytes\x18\x02 \x01(\x03\" \n\x10PullModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x11PullModelResponse\x12-\n\x05model\x18\x01 \x01(\x0b\x32\x1e.inkwell.models.v1.ModelStatus\"!\n\x11\x43\x61ncelPullRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"V\n\x12\x43\x61ncelPullResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\x12-\n\x05model\x18\x02 \x01(\x0b\x32\x1e.inkwell.models.v1.ModelStatus*T\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10MODEL_KIND_LOCAL\x10\x01\x12\x15\n\x11MODEL_KIND_REMOTE\x10\x02*\x99\x02\n\rDownloadState\x12\x1e\n\x1a\x44OWNLOAD_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44OWNLOAD_STATE_ABSENT\x10\x01\x12\x19\n\x15\x44OWNLOAD_STATE_QUEUED\x10\x02\x12\x1e\n\x1a\x44OWNLOAD_STATE_DOWNLOADING\x10\x03\x12\x1c\n\x18\x44OWNLOAD_STATE_VERIFYING\x10\x04\x12\x18\n\x14\x44OWNLOAD_STATE_READY\x10\x05\x12\x19\n\x15\x44OWNLOAD_STATE_FAILED\x10\x06\x12\x1c\n\x18\x44OWNLOAD_STATE_CANCELLED\x10\x07\x12!\n\x1d\x44OWNLOAD_STATE_NOT_APPLICABLE\x10\x08*\x8f\x01\n\tLoadState\x12\x1a\n\x16LOAD_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15LOAD_STATE_NOT_LOADED\x10\x01\x12\x16\n\x12LOAD_STATE_LOADING\x10\x02\x12\x15\n\x11LOAD_STATE_LOADED\x10\x03\x12\x1c\n\x18LOAD_STATE_OUT_OF_MEMORY\x10\x04\x32\x9d\x02\n\rModelsService\x12Y\n\nListModels\x12$.inkwell.models.v1.ListModelsRequest\x1a%.inkwell.models.v1.ListModelsResponse\x12V\n\tPullModel\x12#.inkwell.models.v1.PullModelRequest\x1a$.inkwell.models.v1.PullModelResponse\x12Y\n\nCancelPull\x12$.inkwell.models.v1.CancelPullRequest\x1a%.inkwell.models.v1.CancelPullResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&inkwell/models/v1/models_service.proto\x12\x11inkwell.models.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x04\n\x0bModelStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x04kind\x18\x02 \x01(\x0e\x32\x1c.inkwell.models.v1.ModelKind\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x10\n\x08model_id\x18\x04 \x01(\t\x12\x10\n\x08revision\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0c\n\x04task\x18\x07 \x01(\t\x12\r\n\x05\x64type\x18\x08 \x01(\t\x12\x16\n\x0e\x63ontext_length\x18\t \x01(\x05\x12\x38\n\x0e\x64ownload_state\x18\n \x01(\x0e\x32 .inkwell.models.v1.DownloadState\x12\x0e\n\x06reason\x18\x0b \x01(\t\x12\x0f\n\x07message\x18\x0c \x01(\t\x12\x12\n\nbytes_done\x18\r \x01(\x03\x12\x13\n\x0b\x62ytes_total\x18\x0e \x01(\x03\x12.\n\x06source\x18\x15 \x01(\x0e\x32\x1e.inkwell.models.v1.ModelSource\x12\x1a\n\x12ram_estimate_bytes\x18\x10 \x01(\x03\x12\x16\n\x0e\x66its_in_memory\x18\x11 \x01(\x08\x12\x30\n\nload_state\x18\x12 \x01(\x0e\x32\x1c.inkwell.models.v1.LoadState\x12-\n\tloaded_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x14 \x01(\x0b\x32\x1a.google.protobuf.TimestampJ\x04\x08\x0f\x10\x10\"\x13\n\x11ListModelsRequest\"d\n\x12ListModelsResponse\x12.\n\x06models\x18\x01 \x03(\x0b\x32\x1e.inkwell.models.v1.ModelStatus\x12\x1e\n\x16\x61vailable_memory_bytes\x18\x02 \x01(\x03\" \n\x10PullModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x11PullModelResponse\x12-\n\x05model\x18\x01 \x01(\x0b\x32\x1e.inkwell.models.v1.ModelStatus\"!\n\x11\x43\x61ncelPullRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"V\n\x12\x43\x61ncelPullResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\x12-\n\x05model\x18\x02 \x01(\x0b\x32\x1e.inkwell.models.v1.ModelStatus*T\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10MODEL_KIND_LOCAL\x10\x01\x12\x15\n\x11MODEL_KIND_REMOTE\x10\x02*\x99\x02\n\rDownloadState\x12\x1e\n\x1a\x44OWNLOAD_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44OWNLOAD_STATE_ABSENT\x10\x01\x12\x19\n\x15\x44OWNLOAD_STATE_QUEUED\x10\x02\x12\x1e\n\x1a\x44OWNLOAD_STATE_DOWNLOADING\x10\x03\x12\x1c\n\x18\x44OWNLOAD_STATE_VERIFYING\x10\x04\x12\x18\n\x14\x44OWNLOAD_STATE_READY\x10\x05\x12\x19\n\x15\x44OWNLOAD_STATE_FAILED\x10\x06\x12\x1c\n\x18\x44OWNLOAD_STATE_CANCELLED\x10\x07\x12!\n\x1d\x44OWNLOAD_STATE_NOT_APPLICABLE\x10\x08*\x8f\x01\n\tLoadState\x12\x1a\n\x16LOAD_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15LOAD_STATE_NOT_LOADED\x10\x01\x12\x16\n\x12LOAD_STATE_LOADING\x10\x02\x12\x15\n\x11LOAD_STATE_LOADED\x10\x03\x12\x1c\n\x18LOAD_STATE_OUT_OF_MEMORY\x10\x04*s\n\x0bModelSource\x12\x1c\n\x18MODEL_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14MODEL_SOURCE_PACKAGE\x10\x01\x12\x16\n\x12MODEL_SOURCE_CACHE\x10\x02\x12\x14\n\x10MODEL_SOURCE_HUB\x10\x03\x32\x9d\x02\n\rModelsService\x12Y\n\nListModels\x12$.inkwell.models.v1.ListModelsRequest\x1a%.inkwell.models.v1.ListModelsResponse\x12V\n\tPullModel\x12#.inkwell.models.v1.PullModelRequest\x1a$.inkwell.models.v1.PullModelResponse\x12Y\n\nCancelPull\x12$.inkwell.models.v1.CancelPullRequest\x1a%.inkwell.models.v1.CancelPullResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'inkwell.models.v1.models_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODELKIND']._serialized_start=985
-  _globals['_MODELKIND']._serialized_end=1069
-  _globals['_DOWNLOADSTATE']._serialized_start=1072
-  _globals['_DOWNLOADSTATE']._serialized_end=1353
-  _globals['_LOADSTATE']._serialized_start=1356
-  _globals['_LOADSTATE']._serialized_end=1499
+  _globals['_MODELKIND']._serialized_start=1023
+  _globals['_MODELKIND']._serialized_end=1107
+  _globals['_DOWNLOADSTATE']._serialized_start=1110
+  _globals['_DOWNLOADSTATE']._serialized_end=1391
+  _globals['_LOADSTATE']._serialized_start=1394
+  _globals['_LOADSTATE']._serialized_end=1537
+  _globals['_MODELSOURCE']._serialized_start=1539
+  _globals['_MODELSOURCE']._serialized_end=1654
   _globals['_MODELSTATUS']._serialized_start=95
-  _globals['_MODELSTATUS']._serialized_end=635
-  _globals['_LISTMODELSREQUEST']._serialized_start=637
-  _globals['_LISTMODELSREQUEST']._serialized_end=656
-  _globals['_LISTMODELSRESPONSE']._serialized_start=658
-  _globals['_LISTMODELSRESPONSE']._serialized_end=758
-  _globals['_PULLMODELREQUEST']._serialized_start=760
-  _globals['_PULLMODELREQUEST']._serialized_end=792
-  _globals['_PULLMODELRESPONSE']._serialized_start=794
-  _globals['_PULLMODELRESPONSE']._serialized_end=860
-  _globals['_CANCELPULLREQUEST']._serialized_start=862
-  _globals['_CANCELPULLREQUEST']._serialized_end=895
-  _globals['_CANCELPULLRESPONSE']._serialized_start=897
-  _globals['_CANCELPULLRESPONSE']._serialized_end=983
-  _globals['_MODELSSERVICE']._serialized_start=1502
-  _globals['_MODELSSERVICE']._serialized_end=1787
+  _globals['_MODELSTATUS']._serialized_end=673
+  _globals['_LISTMODELSREQUEST']._serialized_start=675
+  _globals['_LISTMODELSREQUEST']._serialized_end=694
+  _globals['_LISTMODELSRESPONSE']._serialized_start=696
+  _globals['_LISTMODELSRESPONSE']._serialized_end=796
+  _globals['_PULLMODELREQUEST']._serialized_start=798
+  _globals['_PULLMODELREQUEST']._serialized_end=830
+  _globals['_PULLMODELRESPONSE']._serialized_start=832
+  _globals['_PULLMODELRESPONSE']._serialized_end=898
+  _globals['_CANCELPULLREQUEST']._serialized_start=900
+  _globals['_CANCELPULLREQUEST']._serialized_end=933
+  _globals['_CANCELPULLRESPONSE']._serialized_start=935
+  _globals['_CANCELPULLRESPONSE']._serialized_end=1021
+  _globals['_MODELSSERVICE']._serialized_start=1657
+  _globals['_MODELSSERVICE']._serialized_end=1942
 # @@protoc_insertion_point(module_scope)

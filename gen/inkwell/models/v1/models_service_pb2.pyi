@@ -35,6 +35,13 @@ class LoadState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LOAD_STATE_LOADING: _ClassVar[LoadState]
     LOAD_STATE_LOADED: _ClassVar[LoadState]
     LOAD_STATE_OUT_OF_MEMORY: _ClassVar[LoadState]
+
+class ModelSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MODEL_SOURCE_UNSPECIFIED: _ClassVar[ModelSource]
+    MODEL_SOURCE_PACKAGE: _ClassVar[ModelSource]
+    MODEL_SOURCE_CACHE: _ClassVar[ModelSource]
+    MODEL_SOURCE_HUB: _ClassVar[ModelSource]
 MODEL_KIND_UNSPECIFIED: ModelKind
 MODEL_KIND_LOCAL: ModelKind
 MODEL_KIND_REMOTE: ModelKind
@@ -52,6 +59,10 @@ LOAD_STATE_NOT_LOADED: LoadState
 LOAD_STATE_LOADING: LoadState
 LOAD_STATE_LOADED: LoadState
 LOAD_STATE_OUT_OF_MEMORY: LoadState
+MODEL_SOURCE_UNSPECIFIED: ModelSource
+MODEL_SOURCE_PACKAGE: ModelSource
+MODEL_SOURCE_CACHE: ModelSource
+MODEL_SOURCE_HUB: ModelSource
 
 class ModelStatus(_message.Message):
     __slots__ = ("name", "kind", "roles", "model_id", "revision", "provider", "task", "dtype", "context_length", "download_state", "reason", "message", "bytes_done", "bytes_total", "source", "ram_estimate_bytes", "fits_in_memory", "load_state", "loaded_at", "last_used_at")
@@ -89,13 +100,13 @@ class ModelStatus(_message.Message):
     message: str
     bytes_done: int
     bytes_total: int
-    source: str
+    source: ModelSource
     ram_estimate_bytes: int
     fits_in_memory: bool
     load_state: LoadState
     loaded_at: _timestamp_pb2.Timestamp
     last_used_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., roles: _Optional[_Iterable[str]] = ..., model_id: _Optional[str] = ..., revision: _Optional[str] = ..., provider: _Optional[str] = ..., task: _Optional[str] = ..., dtype: _Optional[str] = ..., context_length: _Optional[int] = ..., download_state: _Optional[_Union[DownloadState, str]] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., bytes_done: _Optional[int] = ..., bytes_total: _Optional[int] = ..., source: _Optional[str] = ..., ram_estimate_bytes: _Optional[int] = ..., fits_in_memory: _Optional[bool] = ..., load_state: _Optional[_Union[LoadState, str]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[_Union[ModelKind, str]] = ..., roles: _Optional[_Iterable[str]] = ..., model_id: _Optional[str] = ..., revision: _Optional[str] = ..., provider: _Optional[str] = ..., task: _Optional[str] = ..., dtype: _Optional[str] = ..., context_length: _Optional[int] = ..., download_state: _Optional[_Union[DownloadState, str]] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., bytes_done: _Optional[int] = ..., bytes_total: _Optional[int] = ..., source: _Optional[_Union[ModelSource, str]] = ..., ram_estimate_bytes: _Optional[int] = ..., fits_in_memory: _Optional[bool] = ..., load_state: _Optional[_Union[LoadState, str]] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
