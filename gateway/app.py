@@ -40,12 +40,15 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
         state.open()
         await state.open_database()
+        assert state.outbox is not None
+        state.outbox.start()
         flusher = asyncio.create_task(flush_failures(), name="gateway-failure-log-flush")
         log.info("gateway started", extra={"auth": settings.auth_address, "cors": list(settings.cors_origins)})
         try:
             yield
         finally:
             flusher.cancel()
+            await state.outbox.close()
             state.failure_log.flush(message="authentication failed", force=True)
             await state.backends.close()
             await state.engine.dispose()

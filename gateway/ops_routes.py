@@ -207,6 +207,25 @@ async def ops(request: Request, user: Annotated[AuthenticatedUser | None, Depend
             f"{' (' + _e(index.reason) + ')' if index.reason else ''} · model <code>{_e(index.model)}</code>"
             f" · queue depth <b>{index.queued_jobs}</b>{oldest}</p>"
         )
+    parts.append("<h2>Index outbox</h2>")
+    try:
+        outbox = await state.outbox_store.stats()
+    except Exception as exc:  # the page must render even when the database is down
+        parts.append(f"<p class=bad>The workflow database did not answer ({_e(type(exc).__name__)}).</p>")
+    else:
+        age = (dt.datetime.now(dt.UTC) - outbox.oldest_pending).total_seconds() if outbox.oldest_pending else 0.0
+        parts.append(
+            f"<p>Waiting <b id=outbox-depth>{outbox.pending}</b> · oldest <b id=outbox-oldest-age>{age:.0f} s</b>"
+            f" · failed <b id=outbox-failed class={'bad' if outbox.failed else 'ok'}>{outbox.failed}</b></p>"
+        )
+        if outbox.failures:
+            parts.append("<table><tr><th>Row</th><th>Reason</th><th>Message</th><th>Queued</th></tr>")
+            for row_id, reason, message, created in outbox.failures:
+                parts.append(
+                    f"<tr><td>{row_id}</td><td><code>{_e(reason)}</code></td><td>{_e(message[:200])}</td>"
+                    f"<td>{_e(created.strftime('%Y-%m-%d %H:%M:%S'))}</td></tr>"
+                )
+            parts.append("</table>")
     parts.append(
         "<h2>Models</h2><table><tr><th>Service</th><th>Model</th><th>Roles</th><th>State</th>"
         "<th>Progress</th><th>RAM</th><th>Reason</th></tr>"

@@ -21,8 +21,24 @@ class GatewaySettings(BaseServiceSettings):
         5.0, "INKWELL_INDEX_TIMEOUT_S", "seconds a call to the index may take, 0.1 to 60", gt=0.1, le=60
     )
     llm_address: str = setting("127.0.0.1:50052", "INKWELL_LLM_ADDR", "host:port of the LLM service")
-    llm_timeout_s: float = setting(
-        60.0, "INKWELL_PLAN_TIMEOUT_S", "seconds one plan-generation LLM call may take, 1 to 85", ge=1, le=85
+    plan_budget_s: float = setting(
+        45.0,
+        "INKWELL_PLAN_BUDGET_S",
+        "seconds a whole plan generation may take (every LLM call included), above 0 and below 60 "
+        "(the frontend gives /generate 60 s)",
+        gt=0,
+        lt=60,
+    )
+    service_key: str = setting(
+        "",
+        "INKWELL_SERVICE_KEY",
+        "the auth service's INKWELL_SERVICE_KEY (default: read from INKWELL_DATA_DIR/auth/service.key)",
+    )
+    outbox_backoff_s: float = setting(
+        1.0, "INKWELL_OUTBOX_BACKOFF_S", "first retry delay of the index outbox, 0.05 to 60 s", ge=0.05, le=60
+    )
+    outbox_backoff_max_s: float = setting(
+        60.0, "INKWELL_OUTBOX_BACKOFF_MAX_S", "longest retry delay of the index outbox, 0.1 to 3600 s", ge=0.1, le=3600
     )
     database_url: str = setting(
         "", "DATABASE_URL", "a SQLAlchemy URL, e.g. postgresql://user:pass@host/db (default: SQLite in the data dir)"

@@ -10,9 +10,12 @@ from gateway.accounting import USER_KEY, RequestAccounting
 from gateway.auth import AuthenticatedUser, Authenticator
 from gateway.backends import Backends
 from gateway.log_collapse import CollapsingLogger
+from gateway.service_identity import ServiceIdentities
 from gateway.session_cache import SessionCache
 from gateway.settings import GatewaySettings
 from gateway.workflow.db import database_url, open_engine
+from gateway.workflow.outbox import IndexOutbox
+from gateway.workflow.outbox_store import OutboxStore
 from gateway.workflow.planner import Planner
 from gateway.workflow.store import WorkflowStore
 from gateway.workflow.subscriptions import Plans, load_plans
@@ -32,6 +35,8 @@ class GatewayState:
         self._authenticator: Authenticator | None = None
         self._index: IndexClient | None = None
         self._today: TodayWorkflow | None = None
+        self.outbox: IndexOutbox | None = None
+        self.identities: ServiceIdentities | None = None
         self.accounting = RequestAccounting()
         self.plans: Plans = load_plans(settings.plans_file)
         self.llm_channel: grpc.aio.Channel | None = None
@@ -43,6 +48,13 @@ class GatewayState:
         )
         index = self.backends.add("index", self.settings.index_address, INDEX_SERVICE_NAME)
         self._index = IndexClient(index.channel, self.settings.index_timeout_s)
+        self.identities = ServiceIdentities(
+            auth.channel,
+            self.settings.service_key,
+            self.settings.data_dir,
+            self.settings.auth_timeout_s,
+            actor="gateway-outbox",
+        )
         llm = self.backends.add("llm", self.settings.llm_address, LLM_SERVICE_NAME)
         self.llm_channel = llm.channel
 
@@ -51,13 +63,19 @@ class GatewayState:
         self.engine = engine
         self.store = WorkflowStore(engine)
         assert self.llm_channel is not None
-        planner = Planner(self.llm_channel, self.settings.pillars, self.settings.llm_timeout_s)
-        self._today = TodayWorkflow(
-            self.store,
-            planner,
+        planner = Planner(self.llm_channel, self.settings.pillars, self.settings.plan_budget_s)
+        assert self.identities is not None
+        self.outbox_store = OutboxStore(engine)
+        outbox = IndexOutbox(
+            self.outbox_store,
             self.index,
-            on_enqueue_failure=lambda reason: self.accounting.enqueue_failures.update([reason]),
+            self.identities,
+            base_backoff_s=self.settings.outbox_backoff_s,
+            max_backoff_s=self.settings.outbox_backoff_max_s,
+            on_failure=lambda reason: self.accounting.enqueue_failures.update([reason]),
         )
+        self.outbox = outbox
+        self._today = TodayWorkflow(self.store, planner, on_committed=outbox.wake)
 
     @property
     def today(self) -> TodayWorkflow:

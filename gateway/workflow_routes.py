@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from gateway.errors import ApiError
 from gateway.state import CurrentUser, GatewayState
+from gateway.workflow.pillars import frontend_action_type
 from gateway.workflow.store import Plan, Task
 
 router = APIRouter(prefix="/api/today-workflow", tags=["today workflow"])
@@ -55,7 +56,7 @@ def task_payload(task: Task) -> dict[str, Any]:
         "estimatedTime": task.estimated_time,
         "dependencies": task.dependencies,
         "actionUrl": task.action_url,
-        "actionType": task.action_type,
+        "actionType": frontend_action_type(task.action_type),
         "metadata": task.metadata,
         "enabled": task.enabled,
     }

@@ -104,17 +104,17 @@ def day_plan() -> dict[str, Any]:
     from gateway.workflow.pillars import DEFAULT_PILLARS
 
     return {
-        "tasks": [
-            {
-                "pillarId": p,
-                "title": f"Do the {p} work",
-                "description": f"One concrete {p} step for today.",
-                "priority": "medium",
-                "estimatedTime": 20,
-                "actionType": "navigate",
-            }
+        "pillars": {
+            p: [
+                {
+                    "title": f"Do the {p} work",
+                    "description": f"One concrete {p} step for today.",
+                    "priority": "medium",
+                    "estimatedTime": 20,
+                }
+            ]
             for p in DEFAULT_PILLARS
-        ]
+        }
     }
 
 

@@ -60,6 +60,25 @@ tasks = Table(
     Column("completion_notes", Text, nullable=True),
 )
 
+# Index writes for plans and tasks, written in the same transaction as them and delivered by the
+# gateway's background drain (gateway/workflow/outbox.py). A delivered row is deleted; a row the
+# index refused for good stays with state "failed" and its reason.
+index_outbox = Table(
+    "index_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(255), nullable=False),
+    Column("org_id", String(255), nullable=False, default=""),
+    Column("documents", JSON, nullable=False),
+    Column("state", String(16), nullable=False, index=True),  # pending | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("last_reason", String(64), nullable=True),
+    Column("last_message", Text, nullable=True),
+)
+
 
 alert_reads = Table(
     "alert_reads",

@@ -7,17 +7,16 @@ from dataclasses import dataclass
 
 DEFAULT_PILLARS = ("plan", "generate", "publish", "analyze", "engage", "remarket")
 PRIORITIES = ("high", "medium", "low")
-ACTION_TYPES = (
-    "navigate",
-    "modal",
-    "external",
-    "create_content",
-    "seo_analyze",
-    "social_draft",
-    "linkedin_draft",
-    "calendar_insert",
-    "create_seo_task",
-)
+# The frontend's ActionType: what clicking the task does. The destination is always `actionUrl`
+# (an in-app route for "navigate"), never encoded in the type.
+ACTION_TYPES = ("navigate", "modal", "external")
+
+
+def frontend_action_type(value: str) -> str:
+    """Plans stored before the vocabulary was fixed carry tool names (social_draft, ...): they navigate."""
+    return value if value in ACTION_TYPES else "navigate"
+
+
 TASK_STATUSES = ("pending", "in_progress", "completed", "skipped")
 GENERATION_MODES = (
     "agent_committee",
@@ -59,31 +58,31 @@ FALLBACK_TASKS: dict[str, FallbackTask] = {
         "Pick the most promising idea in your backlog and write a first draft.",
         "high",
         45,
-        "create_content",
+        "navigate",
     ),
     "publish": FallbackTask(
         "Schedule what is ready",
         "Move finished drafts to the calendar and schedule their publication.",
         "medium",
         15,
-        "calendar_insert",
+        "navigate",
     ),
     "analyze": FallbackTask(
         "Check yesterday's performance",
         "Look at yesterday's traffic and engagement and note one thing to repeat.",
         "medium",
         15,
-        "seo_analyze",
+        "navigate",
     ),
     "engage": FallbackTask(
-        "Reply to your audience", "Answer new comments and messages on your main channel.", "medium", 20, "social_draft"
+        "Reply to your audience", "Answer new comments and messages on your main channel.", "medium", 20, "navigate"
     ),
     "remarket": FallbackTask(
         "Repurpose a top performer",
         "Turn one of last month's best posts into a short social update.",
         "low",
         20,
-        "social_draft",
+        "navigate",
     ),
 }
 
@@ -99,30 +98,31 @@ def fallback_for(pillar: str) -> FallbackTask:
 
 
 def plan_schema(pillars: tuple[str, ...], per_pillar_max: int = 3) -> dict[str, object]:
-    """JSON Schema of a day's plan: 1-3 tasks for each pillar asked for."""
+    """JSON Schema of a day's plan: an object keyed by pillar id, every pillar asked for required,
+    each with 1 to `per_pillar_max` tasks. A schema-valid answer is therefore a complete day: the
+    smallest valid answer already has a task for every pillar."""
     task = {
         "type": "object",
         "properties": {
-            "pillarId": {"type": "string", "enum": list(pillars)},
             "title": {"type": "string", "minLength": 3, "maxLength": 120},
             "description": {"type": "string", "minLength": 1, "maxLength": 600},
             "priority": {"type": "string", "enum": list(PRIORITIES)},
             "estimatedTime": {"type": "integer", "minimum": 5, "maximum": 240},
-            "actionType": {"type": "string", "enum": list(ACTION_TYPES)},
         },
-        "required": ["pillarId", "title", "description", "priority", "estimatedTime", "actionType"],
+        "required": ["title", "description", "priority", "estimatedTime"],
+        "additionalProperties": False,
+    }
+    day = {
+        "type": "object",
+        "properties": {
+            pillar: {"type": "array", "minItems": 1, "maxItems": per_pillar_max, "items": task} for pillar in pillars
+        },
+        "required": list(pillars),
         "additionalProperties": False,
     }
     return {
         "type": "object",
-        "properties": {
-            "tasks": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": len(pillars) * per_pillar_max,
-                "items": task,
-            }
-        },
-        "required": ["tasks"],
+        "properties": {"pillars": day},
+        "required": ["pillars"],
         "additionalProperties": False,
     }

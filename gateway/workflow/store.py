@@ -11,7 +11,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.workflow import outbox_store
 from gateway.workflow.db import alert_reads, plans, tasks
+from gateway.workflow.documents import task_document
 
 
 @dataclass
@@ -98,7 +100,8 @@ class WorkflowStore:
         )
 
     async def create(self, plan: Plan) -> Plan:
-        """Insert the plan and its tasks; if another writer got there first, return theirs."""
+        """Insert the plan, its tasks and their index delivery (the outbox row) in one transaction;
+        if another writer got there first, return theirs."""
         try:
             async with self.engine.begin() as connection:
                 await connection.execute(
@@ -140,6 +143,13 @@ class WorkflowStore:
                             for n, t in enumerate(plan.tasks)
                         ],
                     )
+                    await outbox_store.enqueue(
+                        connection,
+                        plan.user_id,
+                        "",
+                        [task_document(plan.date, t) for t in plan.tasks],
+                        dt.datetime.now(dt.UTC),
+                    )
         except IntegrityError:
             existing = await self.get(plan.user_id, plan.date)
             if existing is None:
@@ -162,7 +172,8 @@ class WorkflowStore:
             pass  # already read
 
     async def set_status(self, user_id: str, task_id: str, status: str, notes: str | None) -> tuple[Task, str] | None:
-        """Update one of the user's tasks; returns it with its plan's date, or None if not theirs."""
+        """Update one of the user's tasks (and queue its index update in the same transaction); returns it
+        with its plan's date, or None if not theirs."""
         now = dt.datetime.now(dt.UTC)
         async with self.engine.begin() as connection:
             result = await connection.execute(
@@ -174,4 +185,6 @@ class WorkflowStore:
                 return None
             row = (await connection.execute(select(tasks).where(tasks.c.id == task_id))).one()
             date = (await connection.execute(select(plans.c.date).where(plans.c.id == row.plan_id))).scalar_one()
-        return _task(row), date
+            task = _task(row)
+            await outbox_store.enqueue(connection, user_id, "", [task_document(date, task)], now)
+        return task, date

@@ -1,5 +1,6 @@
-"""Today's workflow for one user: get, generate once per (user, day), update tasks, and send the
-tasks to the index in the background (deferred while the index is not ready, never lost)."""
+"""Today's workflow for one user: get, generate once per (user, day), update tasks. The tasks
+reach the index through the outbox, written in the same transaction as the plan or the change and
+delivered in the background (gateway/workflow/outbox.py): nothing is lost after a long generation."""
 
 from __future__ import annotations
 
@@ -7,28 +8,12 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import Any
 
+from gateway.workflow.documents import task_document
 from gateway.workflow.planner import Planner
 from gateway.workflow.store import Plan, Task, WorkflowStore, plan_id
-from libs.clients.index import EnqueueResult, IndexClient
-from libs.runtime.metrics import INDEX_ENQUEUE_FAILURES
 
 log = logging.getLogger("inkwell.workflow")
-
-
-def task_document(date: str, task: Task) -> dict[str, Any]:
-    return {
-        "id": f"task:{date}:{task.id}",
-        "text": f"[{task.pillar_id}] {task.title}\n{task.description}\nstatus={task.status}",
-        "metadata": {
-            "type": "daily_task",
-            "date": date,
-            "pillar_id": task.pillar_id,
-            "status": task.status,
-            "task_id": task.id,
-        },
-    }
 
 
 class TodayWorkflow:
@@ -36,13 +21,11 @@ class TodayWorkflow:
         self,
         store: WorkflowStore,
         planner: Planner,
-        index: IndexClient,
-        on_enqueue_failure: Callable[[str], None] | None = None,
+        on_committed: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.planner = planner
-        self.index = index
-        self.on_enqueue_failure = on_enqueue_failure or (lambda reason: None)
+        self.on_committed = on_committed or (lambda: None)  # wakes the outbox drain
         self._generating: dict[tuple[str, str], asyncio.Task[Plan]] = {}
         self.progress: dict[tuple[str, str], str] = {}
 
@@ -83,7 +66,7 @@ class TodayWorkflow:
             stored = await self.store.create(plan)
         finally:
             self.progress.pop(key, None)
-        await self.index_tasks(identity_token, stored.date, stored.tasks)
+        self.on_committed()
         return stored
 
     async def set_status(
@@ -91,19 +74,8 @@ class TodayWorkflow:
     ) -> tuple[Task, str] | None:
         updated = await self.store.set_status(user_id, task_id, status, notes)
         if updated is not None:
-            task, date = updated
-            await self.index_tasks(identity_token, date, [task])
+            self.on_committed()
         return updated
 
-    async def index_tasks(self, identity_token: str, date: str, tasks: list[Task]) -> EnqueueResult | None:
-        if not tasks:
-            return None
-        result = await self.index.index_background(identity_token, [task_document(date, t) for t in tasks])
-        if not result.accepted:
-            log.warning(
-                "tasks could not be queued for indexing",
-                extra={"reason": "INDEX_ENQUEUE_FAILED", "cause": result.reason, "tasks": len(tasks)},
-            )
-            self.on_enqueue_failure(result.reason or "INDEX_ENQUEUE_FAILED")
-            INDEX_ENQUEUE_FAILURES.labels(result.reason or "INDEX_ENQUEUE_FAILED").inc()
-        return result
+
+__all__ = ["TodayWorkflow", "task_document"]

@@ -29,6 +29,7 @@ class EnqueueResult:
     job_id: str = ""
     reason: str = ""
     message: str = ""
+    code: str = ""  # the gRPC status name when refused (INVALID_ARGUMENT is not worth retrying)
 
 
 def _documents(documents: Sequence[Mapping[str, Any]]) -> list[pb.Document]:
@@ -83,7 +84,7 @@ class IndexClient:
                 "could not queue documents for indexing",
                 extra={"reason": remote.reason, "code": remote.code.name, "documents": len(documents)},
             )
-            return EnqueueResult(False, reason=remote.reason, message=remote.message)
+            return EnqueueResult(False, reason=remote.reason, message=remote.message, code=remote.code.name)
         return EnqueueResult(True, job_id=response.job.id)
 
     async def _call(self, method: Any, request: Any, identity_token: str, timeout_s: float | None) -> Any:

@@ -8,21 +8,53 @@ import grpc
 
 from libs.runtime import context
 
-_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+KEEPALIVE_MS = 30_000  # idle channels ping this often, so a dead connection is noticed before a call
 
-CHANNEL_OPTIONS = [
-    ("grpc.service_config", _SERVICE_CONFIG),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.enable_retries", 0),
+# Idempotent internal calls get exactly one retry on UNAVAILABLE (e.g. a connection closed by a
+# GOAWAY or a restarted replica): the retry goes out on a fresh connection, within the same deadline.
+IDEMPOTENT_METHODS = [
+    {"service": "inkwell.auth.v1.AuthService", "method": "VerifySession"},
+    {"service": "inkwell.auth.v1.AuthService", "method": "GetInternalKeys"},
+    {"service": "inkwell.auth.v1.AuthService", "method": "MintServiceIdentity"},
 ]
+_SERVICE_CONFIG = json.dumps(
+    {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [
+            {
+                "name": IDEMPOTENT_METHODS,
+                "retryPolicy": {
+                    "maxAttempts": 2,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ],
+    }
+)
 
 
-def open_channel(address: str) -> grpc.aio.Channel:
+def channel_options(keepalive_ms: int = KEEPALIVE_MS) -> list[tuple[str, str | int]]:
+    """Client channel options. Servers accept these pings (libs/runtime/server.py server_options)."""
+    return [
+        ("grpc.service_config", _SERVICE_CONFIG),
+        ("grpc.keepalive_time_ms", keepalive_ms),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),  # keep pinging an idle channel, not just twice
+        ("grpc.enable_retries", 1),  # only the methods with a retryPolicy above, plus transparent retries
+    ]
+
+
+CHANNEL_OPTIONS = channel_options()
+
+
+def open_channel(address: str, keepalive_ms: int = KEEPALIVE_MS) -> grpc.aio.Channel:
     """One channel per backend, opened once and reused (round-robin over every resolved address)."""
     target = address if "://" in address or address.startswith(("dns:", "unix:")) else f"dns:///{address}"
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(target, options=channel_options(keepalive_ms))
 
 
 def call_metadata(internal_token: str | None = None) -> list[tuple[str, str]]:

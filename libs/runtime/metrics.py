@@ -29,6 +29,13 @@ LLM_REPLIES = Counter("inkwell_llm_replies_total", "Replies by result", ["purpos
 INDEX_READINESS = Gauge("inkwell_index_ready", "1 when the index state is the label's state", ["state"])
 INDEX_QUEUE = Gauge("inkwell_index_queue_depth", "Queued indexing jobs")
 INDEX_DRAINED = Counter("inkwell_index_drained_documents_total", "Documents moved from the queue into indexes")
+INDEX_OUTBOX_DEPTH = Gauge("inkwell_index_outbox_depth", "Index outbox rows waiting to be delivered", ["state"])
+INDEX_OUTBOX_OLDEST_AGE = Gauge(
+    "inkwell_index_outbox_oldest_age_seconds", "Age of the oldest index outbox row still waiting (0 when none)"
+)
+INDEX_OUTBOX_DELIVERIES = Counter(
+    "inkwell_index_outbox_attempts_total", "Index outbox delivery attempts", ["outcome", "reason"]
+)
 INDEX_ENQUEUE_FAILURES = Counter(
     "inkwell_index_enqueue_failures_total", "Background writes that could not be queued", ["reason"]
 )

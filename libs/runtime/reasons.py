@@ -73,6 +73,20 @@ CATALOG: dict[str, Reason] = dict(
         _r("JWKS_KEY_INVALID", "auth", "warning", U, "a key in the JWKS could not be parsed; it is skipped"),
         _r("KEY_LOOKUP_FAILED", "auth", "error", D, "report it: a key lookup failed without a specific reason"),
         _r("AUDIENCE_UNKNOWN", "auth", "warning", K, "ask for audiences listed in INKWELL_INTERNAL_AUDIENCES"),
+        _r(
+            "SERVICE_KEY_INVALID",
+            "auth",
+            "error",
+            C,
+            "set the same INKWELL_SERVICE_KEY on the auth service and the gateway (or share the data directory)",
+        ),
+        _r(
+            "SERVICE_KEY_MISSING",
+            "gateway",
+            "error",
+            C,
+            "the gateway has no service key: set INKWELL_SERVICE_KEY (the auth service's) or share its data directory",
+        ),
         _r("AUTH_UNAVAILABLE", "gateway", "error", U, "the auth service did not answer: check that it runs (readyz)"),
         # --- auth: configuration findings ---
         _r(
@@ -208,6 +222,21 @@ CATALOG: dict[str, Reason] = dict(
         _r("PLAN_NOT_FOUND", "workflow", "info", K, "POST /api/today-workflow/generate creates the plan"),
         _r("TASK_NOT_FOUND", "workflow", "info", K, "the task is not one of yours"),
         _r("PILLARS_MISSING", "workflow", "warning", U, "the LLM left pillars out; fallback tasks fill them"),
+        _r(
+            "LLM_DEADLINE",
+            "workflow",
+            "warning",
+            U,
+            "the model did not answer within its share of the plan budget (INKWELL_PLAN_BUDGET_S); "
+            "the detail names the model: check the provider's latency or reorder [purposes.workflow_plan]",
+        ),
+        _r(
+            "INDEX_OUTBOX_FAILED",
+            "workflow",
+            "error",
+            U,
+            "the index refused a plan's tasks for good (the row's reason says why); they stay in the outbox table",
+        ),
         _r("LLM_UNAVAILABLE", "workflow", "error", U, "the LLM service did not answer: check that it runs (readyz)"),
         _r("WORKFLOW_STORE_FAILED", "workflow", "error", U, "the workflow database failed: check DATABASE_URL"),
         _r("USER_MISMATCH", "subscription", "info", K, "a user can only read their own subscription"),

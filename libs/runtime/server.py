@@ -20,6 +20,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from libs.runtime.client import KEEPALIVE_MS
 from libs.runtime.identity import InternalTokenVerifier
 from libs.runtime.interceptor import RuntimeInterceptor
 
@@ -28,17 +29,27 @@ log = logging.getLogger("inkwell.server")
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
-SERVER_OPTIONS = [
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.keepalive_permit_without_calls", 1),
-    # Clients ping idle channels every 30 s; accept that instead of answering GOAWAY "too_many_pings".
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
-    # Clients re-resolve DNS now and then, so new replicas get traffic (research/architecture.md §5).
-    ("grpc.max_connection_age_ms", 300_000),
-    ("grpc.max_connection_age_grace_ms", 30_000),
-]
+
+def server_options(client_keepalive_ms: int = KEEPALIVE_MS) -> list[tuple[str, int]]:
+    """Server options that accept the clients' keepalive (libs/runtime/client.py channel_options).
+
+    gRPC's server-side name is `grpc.http2.min_ping_interval_without_data_ms` (the minimum interval
+    between pings it accepts without data, default 5 min); pings more often than that are strikes
+    and end in GOAWAY "too_many_pings". It is set to a third of the clients' interval.
+    """
+    return [
+        ("grpc.keepalive_time_ms", client_keepalive_ms),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", max(1, client_keepalive_ms // 3)),
+        # Clients re-resolve DNS now and then, so new replicas get traffic (research/architecture.md §5).
+        ("grpc.max_connection_age_ms", 300_000),
+        ("grpc.max_connection_age_grace_ms", 30_000),
+    ]
+
+
+SERVER_OPTIONS = server_options()
 
 
 @dataclass
@@ -76,10 +87,11 @@ async def start_server(
     port: int,
     verifier: InternalTokenVerifier | None = None,
     grace_s: float = 10.0,
+    options: list[tuple[str, int]] | None = None,
 ) -> ServiceServer:
     """Start listening now; every service name starts NOT_SERVING until `set_ready(True)`."""
     names = tuple(service_names)
-    server = grpc.aio.server(interceptors=[RuntimeInterceptor(domain, verifier)], options=SERVER_OPTIONS)
+    server = grpc.aio.server(interceptors=[RuntimeInterceptor(domain, verifier)], options=options or SERVER_OPTIONS)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     register(server)

@@ -61,7 +61,7 @@ class BaseServiceSettings(BaseSettings):
     )
     # The longest internal identity token the auth service mints and every service accepts
     # (exp - iat); set the same value on every process.
-    internal_token_ttl_s: float = setting(60.0, "INKWELL_INTERNAL_TOKEN_TTL_S", "seconds between 5 and 60", ge=5, le=60)
+    internal_token_ttl_s: float = setting(60.0, "INKWELL_INTERNAL_TOKEN_TTL_S", "seconds between 1 and 60", ge=1, le=60)
 
     @property
     def is_production(self) -> bool:

@@ -11,11 +11,13 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from inkwell.auth.v1 import auth_service_pb2 as pb
 from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
+from libs.runtime import service_key
 from libs.runtime.errors import ServiceError
 from libs.runtime.identity import INTERNAL_ISSUER
 from libs.runtime.jwks import KeySetCache
 from libs.runtime.metrics import AUTH_DECISIONS
 from libs.runtime.protoenum import to_enum
+from libs.runtime.service_key import ensure_service_key
 from services.auth.dev_issuer import DevIssuer
 from services.auth.internal_tokens import InternalSigner
 from services.auth.key_sources import (
@@ -46,6 +48,7 @@ class AuthComponents:
     signer: InternalSigner
     self_check: ConfigSelfCheck
     http: httpx.AsyncClient
+    service_key: str = ""
     caches: list[KeySetCache] = field(default_factory=list)
     key_source_names: list[str] = field(default_factory=list)
 
@@ -101,6 +104,7 @@ def build_components(settings: AuthSettings) -> AuthComponents:
         settings=settings,
         verifier=verifier,
         signer=InternalSigner(settings.data_dir, settings.internal_token_ttl_s),
+        service_key=ensure_service_key(settings.service_key, settings.data_dir),
         self_check=ConfigSelfCheck(settings, http),
         http=http,
         caches=caches,
@@ -152,6 +156,33 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
         return pb.VerifySessionResponse(
             principal=principal, internal_token=token, internal_token_expires_at=_timestamp(exp)
         )
+
+    async def MintServiceIdentity(
+        self, request: pb.MintServiceIdentityRequest, context: grpc.aio.ServicerContext
+    ) -> pb.MintServiceIdentityResponse:
+        presented = dict(context.invocation_metadata() or ()).get(service_key.METADATA_KEY)
+        if not service_key.matches(self.c.service_key, presented if isinstance(presented, str) else None):
+            raise ServiceError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "SERVICE_KEY_INVALID",
+                "minting an identity without a session needs the service key (INKWELL_SERVICE_KEY)",
+            )
+        if not request.user_id or len(request.user_id) > 255:
+            raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, "REQUEST_INVALID", "user_id: 1 to 255 characters")
+        known = self.c.settings.internal_audiences
+        audiences = list(request.audiences) or list(known)
+        unknown = [a for a in audiences if a not in known]
+        if unknown:
+            raise ServiceError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "AUDIENCE_UNKNOWN",
+                f"unknown audiences {unknown[:5]}",
+                {"known": ",".join(known)},
+            )
+        actor = (request.actor or "service")[:64]
+        token, exp = self.c.signer.mint_for_service(request.user_id, request.org_id, audiences, actor)
+        log.info("service identity minted", extra={"actor": actor, "audiences": audiences})
+        return pb.MintServiceIdentityResponse(internal_token=token, expires_at=_timestamp(exp))
 
     async def GetInternalKeys(
         self, request: pb.GetInternalKeysRequest, context: grpc.aio.ServicerContext

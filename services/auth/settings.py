@@ -49,6 +49,11 @@ class AuthSettings(BaseServiceSettings):
     jwks_cooldown_s: float = setting(30.0, "CLERK_JWKS_COOLDOWN_S", "seconds between 1 and 300", ge=1, le=300)
     jwks_timeout_s: float = setting(5.0, "CLERK_JWKS_TIMEOUT_S", "seconds between 0.1 and 30", gt=0, le=30)
     max_token_bytes: int = setting(8192, "INKWELL_MAX_TOKEN_BYTES", "bytes between 1024 and 16384", ge=1024, le=16384)
+    service_key: str = setting(
+        "",
+        "INKWELL_SERVICE_KEY",
+        "a long random string shared with the gateway (default: created once in INKWELL_DATA_DIR/auth/service.key)",
+    )
     internal_audiences_raw: str = setting(
         DEFAULT_AUDIENCES, "INKWELL_INTERNAL_AUDIENCES", "comma-separated service audiences, e.g. inkwell.llm"
     )

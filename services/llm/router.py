@@ -14,12 +14,13 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from libs.model_registry.catalog import Catalog
+from libs.model_registry.downloads import DownloadState
 from libs.model_registry.loading import NoModelAvailable
 from services.llm.classify import ErrorClass, UpstreamError
 from services.llm.local import LocalGenerator
@@ -30,6 +31,7 @@ log = logging.getLogger("inkwell.llm.router")
 
 MAX_TRANSIENT_ATTEMPTS = 3
 MIN_CALL_S = 0.2
+MIN_SHARE_S = 1.0  # no candidate's slice of the deadline is shorter than this (unless less is left)
 
 
 @dataclass
@@ -115,18 +117,44 @@ class Router:
 
     async def run(self, request: Request) -> Outcome:
         attempts: list[Attempt] = []
-        for candidate in self.candidates(request.purpose):
+        chain = self.candidates(request.purpose)
+        for position, candidate in enumerate(chain):
             if request.remaining() < MIN_CALL_S:
                 attempts.append(Attempt("-", candidate, "", "skipped", ErrorClass.DEADLINE, detail="no time left"))
                 break
             kind, _, name = candidate.partition(":")
+            share = self._share(request, sum(1 for c in chain[position:] if self._may_serve(c, request)))
             if kind == "remote":
-                outcome = await self._remote(name, request, attempts)
+                outcome = await self._remote(name, share, attempts)
             else:
-                outcome = await self._local(name, request, attempts)
+                outcome = await self._local(name, share, attempts)
             if outcome is not None:
                 return outcome
         raise AllFailed(attempts)
+
+    @staticmethod
+    def _share(request: Request, live_left: int) -> Request:
+        """This candidate's slice of the request's deadline: what is left divided by the candidates
+        that may still serve (at least MIN_SHARE_S), so a slow first candidate cannot use it all."""
+        remaining = request.remaining()
+        slice_s = max(remaining / max(1, live_left), min(remaining, MIN_SHARE_S))
+        return replace(request, deadline=min(request.deadline, time.monotonic() + slice_s))
+
+    def _may_serve(self, candidate: str, request: Request) -> bool:
+        """Whether a candidate could be called now (known-unusable ones are skipped, costing no time)."""
+        kind, _, name = candidate.partition(":")
+        if kind == "remote":
+            spec = self.catalog.remote_models.get(name)
+            route = self.routes.get(spec.provider) if spec is not None else None
+            return route is not None and spec is not None and self._skip_reason(route, spec.model, request) is None
+        registry = getattr(self.local, "registry", None)
+        if registry is None:
+            return True
+        try:
+            entries = registry.catalog.chain(name)
+        except KeyError:
+            return False
+        return any(registry.downloads.status(e.name).state is DownloadState.READY for e in entries)
 
     # --- remote -------------------------------------------------------------------------------------
 
@@ -226,8 +254,11 @@ class Router:
                         api_key=request.api_key,
                     )
                 except UpstreamError as error:
-                    if error.error_class is ErrorClass.TRANSIENT and request.remaining() <= 0.01:
-                        error = UpstreamError(ErrorClass.DEADLINE, error.detail, error.http_status)
+                    if error.error_class is ErrorClass.TRANSIENT and request.remaining() <= 0.1:
+                        waited = time.monotonic() - started
+                        error = UpstreamError(
+                            ErrorClass.DEADLINE, f"no answer within {waited:.1f} s ({error.detail})", error.http_status
+                        )
                     record.error_class, record.http_status = error.error_class.value, error.http_status
                     record.detail, record.latency_ms = error.detail[:300], _ms(started)
                     raise error from None

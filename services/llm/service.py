@@ -22,6 +22,7 @@ from services.llm.router import AllFailed, Attempt, Outcome, Request, Router
 from services.llm.structured import SchemaInvalid, compile_schema
 from services.llm.usage import UsageRecorder, UsageStore
 
+REPLY_MARGIN_S = 0.3
 log = logging.getLogger("inkwell.llm")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["LlmService"].full_name
@@ -106,7 +107,8 @@ class LlmServicer(pb_grpc.LlmServiceServicer):
             purpose=purpose,
             max_tokens=request.max_tokens or 1024,
             temperature=request.temperature,
-            deadline=time.monotonic() + budget - 0.05,
+            # Leave time to send the reply (with every attempt) before the caller's deadline.
+            deadline=time.monotonic() + budget - min(REPLY_MARGIN_S, budget / 10),
             api_key=request.api_key or None,
         )
 

@@ -27,6 +27,37 @@ def error(status: int, message: str = "error", headers: dict[str, str] | None = 
     return {"status": status, "body": {"error": {"message": message}}, "headers": headers or {}}
 
 
+def from_schema(sleep: float = 0.0) -> Reply:
+    """A healthy model: the smallest answer that is valid for the JSON schema the request sent."""
+    return {"from_schema": True, "sleep": sleep}
+
+
+def slow(seconds: float, reply: Reply | None = None) -> Reply:
+    """A reply that comes only after `seconds` (the client may give up first)."""
+    return {**(reply or from_schema()), "sleep": seconds}
+
+
+def minimal_instance(schema: dict[str, Any]) -> Any:
+    """The smallest instance of a (simple) JSON schema: required keys, minItems items, enum[0]."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {key: minimal_instance(props[key]) for key in schema.get("required", [])}
+    if kind == "array":
+        return [minimal_instance(schema.get("items", {})) for _ in range(schema.get("minItems", 0))]
+    if kind == "integer":
+        return int(schema.get("minimum", 0))
+    if kind == "number":
+        return float(schema.get("minimum", 0))
+    if kind == "boolean":
+        return False
+    if kind == "string":
+        return "x" * max(1, int(schema.get("minLength", 1)))
+    return None
+
+
 @dataclass
 class FakeRouter:
     catalog: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"structured": bool, "live": bool}
@@ -136,6 +167,9 @@ class FakeRouter:
                 reply = router._next(model)
                 if reply.get("sleep"):
                     time.sleep(reply["sleep"])
+                if reply.get("from_schema"):
+                    schema = ((payload.get("response_format") or {}).get("json_schema") or {}).get("schema")
+                    reply = {**reply, "content": json.dumps(minimal_instance(schema) if schema else {})}
                 if "status" in reply:
                     return self._json(reply["status"], reply.get("body", {}), reply.get("headers", {}))
                 body = {

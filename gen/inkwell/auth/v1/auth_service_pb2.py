@@ -26,37 +26,41 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"inkwell/auth/v1/auth_service.proto\x12\x0finkwell.auth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"H\n\x14VerifySessionRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x11\n\taudiences\x18\x03 \x03(\t\"\xd3\x01\n\tPrincipal\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0e\n\x06org_id\x18\x03 \x01(\t\x12\x10\n\x08org_role\x18\x04 \x01(\t\x12\x10\n\x08org_slug\x18\x05 \x01(\t\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06issuer\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65velopment\x18\x08 \x01(\x08\x12\x18\n\x10\x61uthorized_party\x18\t \x01(\t\"\x9d\x01\n\x15VerifySessionResponse\x12-\n\tprincipal\x18\x01 \x01(\x0b\x32\x1a.inkwell.auth.v1.Principal\x12\x16\n\x0einternal_token\x18\x02 \x01(\t\x12=\n\x19internal_token_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x18\n\x16GetInternalKeysRequest\"\\\n\x0bInternalKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x10\n\x08key_type\x18\x02 \x01(\t\x12\r\n\x05\x63urve\x18\x03 \x01(\t\x12\t\n\x01x\x18\x04 \x01(\t\x12\x11\n\talgorithm\x18\x05 \x01(\t\"\x87\x01\n\x17GetInternalKeysResponse\x12*\n\x04keys\x18\x01 \x03(\x0b\x32\x1c.inkwell.auth.v1.InternalKey\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12*\n\x07max_age\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationJ\x04\x08\x03\x10\x04\"\x14\n\x12\x43heckConfigRequest\"o\n\rConfigFinding\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x32\n\x08severity\x18\x02 \x01(\x0e\x32 .inkwell.auth.v1.FindingSeverity\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0b\n\x03\x66ix\x18\x04 \x01(\t\"\xc3\x01\n\x13\x43heckConfigResponse\x12*\n\x05state\x18\x01 \x01(\x0e\x32\x1b.inkwell.auth.v1.CheckState\x12\x30\n\x08\x66indings\x18\x02 \x03(\x0b\x32\x1e.inkwell.auth.v1.ConfigFinding\x12\x17\n\x0ftrusted_issuers\x18\x03 \x03(\t\x12/\n\x0bkey_sources\x18\x05 \x03(\x0e\x32\x1a.inkwell.auth.v1.KeySourceJ\x04\x08\x04\x10\x05*\x88\x01\n\x0f\x46indingSeverity\x12 \n\x1c\x46INDING_SEVERITY_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46INDING_SEVERITY_INFO\x10\x01\x12\x1c\n\x18\x46INDING_SEVERITY_WARNING\x10\x02\x12\x1a\n\x16\x46INDING_SEVERITY_ERROR\x10\x03*X\n\nCheckState\x12\x1b\n\x17\x43HECK_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43HECK_STATE_RUNNING\x10\x01\x12\x14\n\x10\x43HECK_STATE_DONE\x10\x02*\x8f\x01\n\tKeySource\x12\x1a\n\x16KEY_SOURCE_UNSPECIFIED\x10\x00\x12\x12\n\x0eKEY_SOURCE_PEM\x10\x01\x12\x1b\n\x17KEY_SOURCE_FRONTEND_API\x10\x02\x12\x1a\n\x16KEY_SOURCE_BACKEND_API\x10\x03\x12\x19\n\x15KEY_SOURCE_DEV_ISSUER\x10\x04\x32\xad\x02\n\x0b\x41uthService\x12^\n\rVerifySession\x12%.inkwell.auth.v1.VerifySessionRequest\x1a&.inkwell.auth.v1.VerifySessionResponse\x12\x64\n\x0fGetInternalKeys\x12\'.inkwell.auth.v1.GetInternalKeysRequest\x1a(.inkwell.auth.v1.GetInternalKeysResponse\x12X\n\x0b\x43heckConfig\x12#.inkwell.auth.v1.CheckConfigRequest\x1a$.inkwell.auth.v1.CheckConfigResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"inkwell/auth/v1/auth_service.proto\x12\x0finkwell.auth.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n\x1aMintServiceIdentityRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x0e\n\x06org_id\x18\x02 \x01(\t\x12\x11\n\taudiences\x18\x03 \x03(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\"e\n\x1bMintServiceIdentityResponse\x12\x16\n\x0einternal_token\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\x14VerifySessionRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x11\n\taudiences\x18\x03 \x03(\t\"\xd3\x01\n\tPrincipal\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0e\n\x06org_id\x18\x03 \x01(\t\x12\x10\n\x08org_role\x18\x04 \x01(\t\x12\x10\n\x08org_slug\x18\x05 \x01(\t\x12.\n\nexpires_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06issuer\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65velopment\x18\x08 \x01(\x08\x12\x18\n\x10\x61uthorized_party\x18\t \x01(\t\"\x9d\x01\n\x15VerifySessionResponse\x12-\n\tprincipal\x18\x01 \x01(\x0b\x32\x1a.inkwell.auth.v1.Principal\x12\x16\n\x0einternal_token\x18\x02 \x01(\t\x12=\n\x19internal_token_expires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x18\n\x16GetInternalKeysRequest\"\\\n\x0bInternalKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x10\n\x08key_type\x18\x02 \x01(\t\x12\r\n\x05\x63urve\x18\x03 \x01(\t\x12\t\n\x01x\x18\x04 \x01(\t\x12\x11\n\talgorithm\x18\x05 \x01(\t\"\x87\x01\n\x17GetInternalKeysResponse\x12*\n\x04keys\x18\x01 \x03(\x0b\x32\x1c.inkwell.auth.v1.InternalKey\x12\x0e\n\x06issuer\x18\x02 \x01(\t\x12*\n\x07max_age\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationJ\x04\x08\x03\x10\x04\"\x14\n\x12\x43heckConfigRequest\"o\n\rConfigFinding\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x32\n\x08severity\x18\x02 \x01(\x0e\x32 .inkwell.auth.v1.FindingSeverity\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0b\n\x03\x66ix\x18\x04 \x01(\t\"\xc3\x01\n\x13\x43heckConfigResponse\x12*\n\x05state\x18\x01 \x01(\x0e\x32\x1b.inkwell.auth.v1.CheckState\x12\x30\n\x08\x66indings\x18\x02 \x03(\x0b\x32\x1e.inkwell.auth.v1.ConfigFinding\x12\x17\n\x0ftrusted_issuers\x18\x03 \x03(\t\x12/\n\x0bkey_sources\x18\x05 \x03(\x0e\x32\x1a.inkwell.auth.v1.KeySourceJ\x04\x08\x04\x10\x05*\x88\x01\n\x0f\x46indingSeverity\x12 \n\x1c\x46INDING_SEVERITY_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46INDING_SEVERITY_INFO\x10\x01\x12\x1c\n\x18\x46INDING_SEVERITY_WARNING\x10\x02\x12\x1a\n\x16\x46INDING_SEVERITY_ERROR\x10\x03*X\n\nCheckState\x12\x1b\n\x17\x43HECK_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x43HECK_STATE_RUNNING\x10\x01\x12\x14\n\x10\x43HECK_STATE_DONE\x10\x02*\x8f\x01\n\tKeySource\x12\x1a\n\x16KEY_SOURCE_UNSPECIFIED\x10\x00\x12\x12\n\x0eKEY_SOURCE_PEM\x10\x01\x12\x1b\n\x17KEY_SOURCE_FRONTEND_API\x10\x02\x12\x1a\n\x16KEY_SOURCE_BACKEND_API\x10\x03\x12\x19\n\x15KEY_SOURCE_DEV_ISSUER\x10\x04\x32\x9f\x03\n\x0b\x41uthService\x12^\n\rVerifySession\x12%.inkwell.auth.v1.VerifySessionRequest\x1a&.inkwell.auth.v1.VerifySessionResponse\x12\x64\n\x0fGetInternalKeys\x12\'.inkwell.auth.v1.GetInternalKeysRequest\x1a(.inkwell.auth.v1.GetInternalKeysResponse\x12X\n\x0b\x43heckConfig\x12#.inkwell.auth.v1.CheckConfigRequest\x1a$.inkwell.auth.v1.CheckConfigResponse\x12p\n\x13MintServiceIdentity\x12+.inkwell.auth.v1.MintServiceIdentityRequest\x1a,.inkwell.auth.v1.MintServiceIdentityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'inkwell.auth.v1.auth_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FINDINGSEVERITY']._serialized_start=1160
-  _globals['_FINDINGSEVERITY']._serialized_end=1296
-  _globals['_CHECKSTATE']._serialized_start=1298
-  _globals['_CHECKSTATE']._serialized_end=1386
-  _globals['_KEYSOURCE']._serialized_start=1389
-  _globals['_KEYSOURCE']._serialized_end=1532
-  _globals['_VERIFYSESSIONREQUEST']._serialized_start=120
-  _globals['_VERIFYSESSIONREQUEST']._serialized_end=192
-  _globals['_PRINCIPAL']._serialized_start=195
-  _globals['_PRINCIPAL']._serialized_end=406
-  _globals['_VERIFYSESSIONRESPONSE']._serialized_start=409
-  _globals['_VERIFYSESSIONRESPONSE']._serialized_end=566
-  _globals['_GETINTERNALKEYSREQUEST']._serialized_start=568
-  _globals['_GETINTERNALKEYSREQUEST']._serialized_end=592
-  _globals['_INTERNALKEY']._serialized_start=594
-  _globals['_INTERNALKEY']._serialized_end=686
-  _globals['_GETINTERNALKEYSRESPONSE']._serialized_start=689
-  _globals['_GETINTERNALKEYSRESPONSE']._serialized_end=824
-  _globals['_CHECKCONFIGREQUEST']._serialized_start=826
-  _globals['_CHECKCONFIGREQUEST']._serialized_end=846
-  _globals['_CONFIGFINDING']._serialized_start=848
-  _globals['_CONFIGFINDING']._serialized_end=959
-  _globals['_CHECKCONFIGRESPONSE']._serialized_start=962
-  _globals['_CHECKCONFIGRESPONSE']._serialized_end=1157
-  _globals['_AUTHSERVICE']._serialized_start=1535
-  _globals['_AUTHSERVICE']._serialized_end=1836
+  _globals['_FINDINGSEVERITY']._serialized_start=1360
+  _globals['_FINDINGSEVERITY']._serialized_end=1496
+  _globals['_CHECKSTATE']._serialized_start=1498
+  _globals['_CHECKSTATE']._serialized_end=1586
+  _globals['_KEYSOURCE']._serialized_start=1589
+  _globals['_KEYSOURCE']._serialized_end=1732
+  _globals['_MINTSERVICEIDENTITYREQUEST']._serialized_start=120
+  _globals['_MINTSERVICEIDENTITYREQUEST']._serialized_end=215
+  _globals['_MINTSERVICEIDENTITYRESPONSE']._serialized_start=217
+  _globals['_MINTSERVICEIDENTITYRESPONSE']._serialized_end=318
+  _globals['_VERIFYSESSIONREQUEST']._serialized_start=320
+  _globals['_VERIFYSESSIONREQUEST']._serialized_end=392
+  _globals['_PRINCIPAL']._serialized_start=395
+  _globals['_PRINCIPAL']._serialized_end=606
+  _globals['_VERIFYSESSIONRESPONSE']._serialized_start=609
+  _globals['_VERIFYSESSIONRESPONSE']._serialized_end=766
+  _globals['_GETINTERNALKEYSREQUEST']._serialized_start=768
+  _globals['_GETINTERNALKEYSREQUEST']._serialized_end=792
+  _globals['_INTERNALKEY']._serialized_start=794
+  _globals['_INTERNALKEY']._serialized_end=886
+  _globals['_GETINTERNALKEYSRESPONSE']._serialized_start=889
+  _globals['_GETINTERNALKEYSRESPONSE']._serialized_end=1024
+  _globals['_CHECKCONFIGREQUEST']._serialized_start=1026
+  _globals['_CHECKCONFIGREQUEST']._serialized_end=1046
+  _globals['_CONFIGFINDING']._serialized_start=1048
+  _globals['_CONFIGFINDING']._serialized_end=1159
+  _globals['_CHECKCONFIGRESPONSE']._serialized_start=1162
+  _globals['_CHECKCONFIGRESPONSE']._serialized_end=1357
+  _globals['_AUTHSERVICE']._serialized_start=1735
+  _globals['_AUTHSERVICE']._serialized_end=2150
 # @@protoc_insertion_point(module_scope)

@@ -44,6 +44,26 @@ KEY_SOURCE_FRONTEND_API: KeySource
 KEY_SOURCE_BACKEND_API: KeySource
 KEY_SOURCE_DEV_ISSUER: KeySource
 
+class MintServiceIdentityRequest(_message.Message):
+    __slots__ = ("user_id", "org_id", "audiences", "actor")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCES_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    org_id: str
+    audiences: _containers.RepeatedScalarFieldContainer[str]
+    actor: str
+    def __init__(self, user_id: _Optional[str] = ..., org_id: _Optional[str] = ..., audiences: _Optional[_Iterable[str]] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class MintServiceIdentityResponse(_message.Message):
+    __slots__ = ("internal_token", "expires_at")
+    INTERNAL_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    internal_token: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, internal_token: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class VerifySessionRequest(_message.Message):
     __slots__ = ("token", "origin", "audiences")
     TOKEN_FIELD_NUMBER: _ClassVar[int]

@@ -53,6 +53,11 @@ class AuthServiceStub:
                 request_serializer=inkwell_dot_auth_dot_v1_dot_auth__service__pb2.CheckConfigRequest.SerializeToString,
                 response_deserializer=inkwell_dot_auth_dot_v1_dot_auth__service__pb2.CheckConfigResponse.FromString,
                 _registered_method=True)
+        self.MintServiceIdentity = channel.unary_unary(
+                '/inkwell.auth.v1.AuthService/MintServiceIdentity',
+                request_serializer=inkwell_dot_auth_dot_v1_dot_auth__service__pb2.MintServiceIdentityRequest.SerializeToString,
+                response_deserializer=inkwell_dot_auth_dot_v1_dot_auth__service__pb2.MintServiceIdentityResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -83,6 +88,16 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MintServiceIdentity(self, request, context):
+        """Mints an internal identity for a user on behalf of a trusted Inkwell service when no session
+        token is at hand (the gateway's index outbox, long after the request). The caller proves
+        itself with the shared service key in metadata "x-inkwell-service-key"; without it:
+        PERMISSION_DENIED SERVICE_KEY_INVALID.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -100,6 +115,11 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.CheckConfig,
                     request_deserializer=inkwell_dot_auth_dot_v1_dot_auth__service__pb2.CheckConfigRequest.FromString,
                     response_serializer=inkwell_dot_auth_dot_v1_dot_auth__service__pb2.CheckConfigResponse.SerializeToString,
+            ),
+            'MintServiceIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.MintServiceIdentity,
+                    request_deserializer=inkwell_dot_auth_dot_v1_dot_auth__service__pb2.MintServiceIdentityRequest.FromString,
+                    response_serializer=inkwell_dot_auth_dot_v1_dot_auth__service__pb2.MintServiceIdentityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -187,6 +207,33 @@ class AuthService:
             '/inkwell.auth.v1.AuthService/CheckConfig',
             inkwell_dot_auth_dot_v1_dot_auth__service__pb2.CheckConfigRequest.SerializeToString,
             inkwell_dot_auth_dot_v1_dot_auth__service__pb2.CheckConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MintServiceIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/inkwell.auth.v1.AuthService/MintServiceIdentity',
+            inkwell_dot_auth_dot_v1_dot_auth__service__pb2.MintServiceIdentityRequest.SerializeToString,
+            inkwell_dot_auth_dot_v1_dot_auth__service__pb2.MintServiceIdentityResponse.FromString,
             options,
             channel_credentials,
             insecure,
