@@ -14,14 +14,25 @@ BUF := .cache/buf/node_modules/.bin/buf
 help: ## List the commands
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Installs the pinned dev lock (every deployable's extra + test/lint tools), then the project itself
+# editable without re-resolving: what tests run against is what requirements/*.txt pins.
+$(STAMP): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[index,llm,dev]'
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e '.[auth,llm,index,gateway,dev]'
 	touch $(STAMP)
 
 .PHONY: install
-install: $(STAMP) ## Create .venv and install everything (idempotent)
+install: $(STAMP) ## Create .venv and install everything from requirements/dev.txt (idempotent)
+
+.PHONY: lock
+lock: $(STAMP) ## Regenerate requirements/*.txt (one lock per deployable + dev) from pyproject.toml
+	$(PY) -m scripts.lock
+
+.PHONY: lock-check
+lock-check: ## Fail if requirements/*.txt are stale against pyproject.toml or pin other versions than dev.txt
+	@$(PYTHON) -m scripts.lock --check
 
 .PHONY: protos
 protos: $(STAMP) ## Regenerate Python code from protos/ into gen/
@@ -65,6 +76,10 @@ compose-check: ## Validate docker-compose.yml (needs docker-compose or docker co
 .PHONY: doctor
 doctor: $(STAMP) ## Check configuration, upstreams and running services (PASS/WARN/FAIL; exit 1 on FAIL)
 	@$(VENV)/bin/inkwell doctor
+
+.PHONY: rca
+rca: $(STAMP) ## RCA tracker from logs: one issue per root cause (LOGS=dir-or-files, SINCE=1h, JSON=1)
+	@$(VENV)/bin/inkwell rca $${LOGS:--} $${SINCE:+--since $$SINCE} $${JSON:+--json}
 
 .PHONY: models
 models: $(STAMP) ## Show every model of the registry and its state (`inkwell models`)

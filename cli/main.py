@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -70,6 +71,29 @@ def _doctor(args: argparse.Namespace) -> int:
     return 1 if any(c.status == "FAIL" for c in checks) else 0
 
 
+def _rca(args: argparse.Namespace) -> int:
+    from libs.rca import analyse
+    from libs.rca.records import parse_since, read_sources
+    from libs.rca.render import to_json, to_markdown
+
+    try:
+        since = parse_since(args.since) if args.since else None
+        until = parse_since(args.until) if args.until else None
+    except ValueError as exc:
+        print(f"inkwell rca: {exc}", file=sys.stderr)
+        return 2
+    missing = [p for p in args.paths if p != "-" and not Path(p).exists()]
+    if missing:
+        print(f"inkwell rca: no such file or directory: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    tracker = analyse(read_sources(args.paths or ["-"]), since=since, until=until)
+    try:
+        print(to_json(tracker) if args.json else to_markdown(tracker))
+    except BrokenPipeError:  # `inkwell rca ... | head`
+        sys.stdout = open(os.devnull, "w")  # stdout is gone; keep the exit quiet
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inkwell", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only these areas (repeatable)",
     )
     doctor.set_defaults(handler=_doctor)
+    rca = sub.add_parser(
+        "rca",
+        help="write the RCA tracker (one issue per root cause) from JSON or legacy plain-text logs",
+        description="Reads log lines from files, directories (every *.log and *.jsonl, recursively) or stdin"
+        " ('-', the default) and writes the RCA tracker: one issue per root cause, downstream effects"
+        " attached by trace and request id, configuration problems told apart from defects.",
+    )
+    rca.add_argument("paths", nargs="*", help="log files or directories; '-' or nothing reads stdin")
+    rca.add_argument("--since", help="window start: an ISO time (2026-03-10T14:00:00Z) or a duration back (1h, 15m)")
+    rca.add_argument("--until", help="window end, same forms as --since (default: no end)")
+    rca.add_argument("--json", action="store_true", help="machine-readable output")
+    rca.set_defaults(handler=_rca)
     return parser
 
 

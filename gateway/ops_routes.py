@@ -20,13 +20,14 @@ from fastapi.responses import HTMLResponse
 
 from gateway.auth import AuthenticatedUser, token_from_request
 from gateway.errors import ApiError
+from gateway.ops_tracker import live_tracker, tracker_html
 from gateway.state import GatewayState
 from inkwell.index.v1 import index_service_pb2 as index_pb
 from inkwell.index.v1 import index_service_pb2_grpc as index_grpc
 from inkwell.models.v1 import models_service_pb2 as models_pb
 from inkwell.models.v1 import models_service_pb2_grpc as models_grpc
 from libs.doctor.gather import Gathered, Target, gather
-from libs.runtime.logs import SIGNATURES
+from libs.runtime.logs import SIGNATURES, recent_lines
 from libs.runtime.reasons import CATALOG
 
 router = APIRouter(tags=["ops"])
@@ -165,6 +166,13 @@ def _recent_warnings(gathered: Gathered) -> list[str]:
     return parts
 
 
+def _rca_tracker(gathered: Gathered) -> str:
+    """The RCA tracker of the last hour (gateway/ops_tracker.py): every service's recent lines from
+    its Diagnose reply plus the gateway's own."""
+    own, truncated = recent_lines(3600.0)
+    return tracker_html(live_tracker(gathered.log_lines, own), truncated=["gateway"] if truncated else [])
+
+
 def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%H:%M:%S")
 
@@ -255,6 +263,7 @@ async def ops(request: Request, user: Annotated[AuthenticatedUser | None, Depend
         )
     parts.append("</table>")
     parts += _recent_warnings(gathered)
+    parts.append(_rca_tracker(gathered))
     parts.append(
         "<h2>Top error signatures, last hour</h2><table><tr><th>Subsystem</th><th>Reason</th><th>Where"
         "</th><th>Count</th><th>First / last seen</th><th>Remedy</th></tr>"

@@ -33,6 +33,22 @@ def signatures(log: Path, reason: str) -> list[dict[str, Any]]:
     return [line for line in log_lines(log) if line.get("reason") == reason]
 
 
+def run_rca(log_dir: Path) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """`inkwell rca --json` over every process's log of a run: its issues by root code (one each),
+    and its cross-issue notes."""
+    args = [sys.executable, "-m", "cli", "rca", str(log_dir), "--json"]
+    result = subprocess.run(args, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    by_code = {i["reason"]: i for i in report["issues"]}
+    assert len(by_code) == len(report["issues"]), [i["reason"] for i in report["issues"]]
+    return by_code, report["notes"]
+
+
+def effects(issue: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {(e["service"], e["logger"], e["where"]) for e in issue["effects"]}
+
+
 def run_doctor(env: dict[str, Any], *areas: str) -> list[dict[str, Any]]:
     args = [sys.executable, "-m", "cli", "doctor", "--json", *[f"--only={a}" for a in areas]]
     result = subprocess.run(args, cwd=ROOT, env=clean_env(**env), capture_output=True, text=True, timeout=120)
@@ -191,6 +207,55 @@ def test_indexing_before_the_index_is_ready(tracker: Tracker) -> None:
     assert tracker.services.readiness().state == 3  # READY
 
 
+REPRODUCED = {  # the root code each reproduction above leaves in the gateway's log
+    "KID_UNKNOWN": test_token_from_another_clerk_instance,
+    "ISSUER_NOT_ALLOWED": test_dev_token_sent_to_production,
+    "ROUTE_NOT_FOUND": test_dead_hf_v1_route,
+    "INDEX_NOT_READY": test_indexing_before_the_index_is_ready,
+}
+
+
+def test_rca_over_the_run(tracker: Tracker) -> None:
+    """`inkwell rca` over the logs of the reproductions above: one issue per root cause, filed under
+    the first failing subsystem, with the gateway's lines attached as downstream effects."""
+    for code, reproduce in REPRODUCED.items():  # when this test runs alone
+        if not signatures(tracker.gateway_log, code):
+            reproduce(tracker)
+    if not signatures(tracker.services.root / "auth.log", "CLERK_INSTANCE_MISMATCH"):
+        test_mismatched_secret_and_publishable_keys(tracker)
+    issues, notes = run_rca(tracker.services.root)
+    expected = {
+        "CLERK_INSTANCE_MISMATCH": ("auth", "CONFIG", "auth (inkwell.auth.self_check)"),
+        "KID_UNKNOWN": ("auth", "CONFIG", "auth (inkwell.rpc)"),
+        "ISSUER_NOT_ALLOWED": ("auth", "CONFIG", "auth (inkwell.rpc)"),
+        "ROUTE_NOT_FOUND": ("llm", "CONFIG", "llm (inkwell.llm.routes)"),
+        "INDEX_NOT_READY": ("index", "UPSTREAM", "index (inkwell.rpc)"),
+    }
+    for code, (subsystem, klass, first) in expected.items():
+        issue = issues[code]
+        assert (issue["subsystem"], issue["klass"], issue["first_failing"]) == (subsystem, klass, first), issue
+        assert issue["status"] == "Open" and issue["files"] and issue["fix"]
+    # The rest of the run's issues are the local LLM models the fake hub does not hold.
+    assert set(issues) - set(expected) <= {"NOT_FOUND"}, set(issues)
+    assert effects(issues["KID_UNKNOWN"]) == {("gateway", "inkwell.gateway.auth", "/api/auth/me")}
+    assert effects(issues["ISSUER_NOT_ALLOWED"]) == {("gateway", "inkwell.gateway.auth", "/api/today-workflow/status")}
+    assert effects(issues["INDEX_NOT_READY"]) == {("gateway", "inkwell.gateway", "/api/index/documents")}
+    assert issues["INDEX_NOT_READY"]["effects"][0]["statuses"] == {"503": 1}
+    assert effects(issues["ROUTE_NOT_FOUND"]) == {("gateway", "inkwell.workflow.planner", "")}
+    llm_lines = {(s["service"], s["reason"]) for s in issues["ROUTE_NOT_FOUND"]["signatures"]}
+    assert llm_lines == {("llm", "ROUTE_NOT_FOUND"), ("llm", "ALL_PROVIDERS_FAILED (first cause ROUTE_NOT_FOUND)")}
+    assert {s["service"] for s in issues["CLERK_INSTANCE_MISMATCH"]["signatures"]} == {"auth"}
+    assert issues["ROUTE_NOT_FOUND"]["confidence"] == "High"
+    assert any("before the index was ready? Yes" in q for q in issues["INDEX_NOT_READY"]["questions"])
+    assert any(n.startswith("ROUTE_NOT_FOUND is hidden from users by a fallback") for n in notes), notes
+    # Live: /ops runs the same engine over the services' Diagnose lines and the gateway's own. The
+    # roots in llm and index can only come from those services' own lines.
+    block = tracker.ops().split("<h2>RCA tracker, last hour</h2>")[1]
+    assert "ROUTE_NOT_FOUND in llm" in block and "first failing <b>llm (inkwell.llm.routes)</b>" in block
+    assert "INDEX_NOT_READY in index" in block and "first failing <b>index (inkwell.rpc)</b>" in block
+    assert "CLERK_INSTANCE_MISMATCH in auth" in block
+
+
 def test_unknown_model_id(tmp_path: Path) -> None:
     router = FakeRouter(catalog={LLAMA8: {"structured": True}}).start()  # the router does not know Qwen-72B
     router.default = {LLAMA8: ok(day_plan())}
@@ -226,7 +291,19 @@ def test_unknown_model_id(tmp_path: Path) -> None:
             timeout=60,
         ).text
         assert "MODEL_UNAVAILABLE" in page and QWEN72 in page
-        assert signatures(gateway_log, "MODEL_UNAVAILABLE") == []  # a handled fallback is not an error line
+        # The planner says which upstream failure its plan survived (a warning, not an error) ...
+        assert [line["level"] for line in signatures(gateway_log, "MODEL_UNAVAILABLE")] == ["WARNING"]
+        issues, _ = run_rca(tmp_path)
+        model = issues["MODEL_UNAVAILABLE"]
+        assert (model["subsystem"], model["klass"], model["first_failing"]) == (
+            "llm",
+            "UPSTREAM",
+            "llm (inkwell.llm.router)",
+        )
+        assert [s["where"] for s in model["signatures"]] == [QWEN72]
+        assert effects(model) == {("gateway", "inkwell.workflow.planner", "")}  # ... filed under the llm's root
+        assert any(QWEN72 in q for q in model["questions"])
+        assert set(issues) - {"MODEL_UNAVAILABLE"} <= {"OFFLINE"}, set(issues)  # HF_HUB_OFFLINE=1: no local models
     finally:
         services.stop()
         router.stop()

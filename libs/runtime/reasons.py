@@ -25,16 +25,106 @@ class Reason:
     severity: str  # "info", "warning", "error"
     klass: Klass
     remedy: str
+    # Where to look first when this code is the root cause (`inkwell rca` lists them).
+    files: tuple[str, ...] = ()
+    # Expected behaviour (e.g. a development reload): reported as observed, never as a defect.
+    expected: bool = False
 
 
-def _r(code: str, subsystem: str, severity: str, klass: Klass, remedy: str) -> tuple[str, Reason]:
-    return code, Reason(code, subsystem, severity, klass, remedy)
+# The files to inspect for a code, part of its catalog entry (Reason.files); kept beside the
+# entries so each entry stays one line.
+FILES: dict[str, tuple[str, ...]] = {
+    "TOKEN_UNVERIFIED": ("services/auth/verifier.py", "services/auth/settings.py", "gateway/auth.py"),
+    "TOKEN_MISSING": ("gateway/auth.py", "frontend: the request layer that attaches the session token"),
+    "TOKEN_MALFORMED": ("services/auth/verifier.py", "gateway/auth.py"),
+    "TOKEN_TOO_LARGE": ("services/auth/verifier.py", "gateway/auth.py"),
+    "ALGORITHM_NOT_ALLOWED": ("services/auth/verifier.py", "gateway/auth.py"),
+    "ISSUER_NOT_ALLOWED": ("services/auth/verifier.py", "services/auth/settings.py", "gateway/session_cache.py"),
+    "KID_UNKNOWN": ("services/auth/clerk_keys.py", "services/auth/settings.py", "libs/runtime/jwks.py"),
+    "SIGNATURE_INVALID": ("services/auth/verifier.py", "gateway/auth.py"),
+    "TOKEN_EXPIRED": ("services/auth/verifier.py", "gateway/auth.py"),
+    "TOKEN_NOT_YET_VALID": ("services/auth/verifier.py", "gateway/auth.py"),
+    "CLAIM_MISSING": ("services/auth/verifier.py", "gateway/auth.py"),
+    "TOKEN_VERSION_UNSUPPORTED": ("services/auth/verifier.py", "gateway/auth.py"),
+    "AUTHORIZED_PARTY_NOT_ALLOWED": ("services/auth/verifier.py", "services/auth/settings.py"),
+    "JWKS_UNAVAILABLE": ("libs/runtime/jwks.py", "services/auth/key_sources.py", "services/auth/service.py"),
+    "JWKS_KEY_INVALID": ("libs/runtime/jwks.py",),
+    "KEY_LOOKUP_FAILED": ("libs/runtime/jwks.py", "services/auth/key_sources.py"),
+    "AUTH_UNAVAILABLE": ("gateway/auth.py", "gateway/backends.py"),
+    "UNVERIFIED_JWT_SETTING_IGNORED": ("services/auth/self_check.py", "services/auth/settings.py"),
+    "CLERK_NOT_CONFIGURED": ("services/auth/self_check.py", "services/auth/settings.py"),
+    "CLERK_KEY_ENVIRONMENT_MISMATCH": ("services/auth/self_check.py", "services/auth/clerk_keys.py"),
+    "CLERK_INSTANCE_MISMATCH": ("services/auth/self_check.py", "services/auth/clerk_keys.py"),
+    "CLERK_JWKS_UNREACHABLE": ("services/auth/self_check.py", "services/auth/key_sources.py"),
+    "SELF_CHECK_DEFECT": ("services/auth/self_check.py",),
+    "IDENTITY_MISSING": ("libs/runtime/identity.py", "libs/runtime/client.py"),
+    "IDENTITY_WRONG_AUDIENCE": ("libs/runtime/identity.py", "services/auth/internal_tokens.py"),
+    "IDENTITY_KEYS_UNAVAILABLE": ("libs/runtime/identity.py", "services/auth/internal_tokens.py"),
+    "INTERNAL_DEFECT": ("libs/runtime/interceptor.py", "gateway/middleware.py"),
+    "BACKEND_UNAVAILABLE": ("libs/runtime/errors.py", "gateway/backends.py"),
+    "BACKENDS_NOT_READY": ("gateway/backends.py",),
+    "OFFLINE": ("libs/model_registry/hub.py", "libs/model_registry/downloads.py"),
+    "UNAUTHORIZED": ("libs/model_registry/hub.py", "libs/config/models.toml"),
+    "DISK_FULL": ("libs/model_registry/downloads.py", "libs/model_registry/settings.py"),
+    "CORRUPT": ("libs/model_registry/downloads.py",),
+    "HUB_ERROR": ("libs/model_registry/hub.py",),
+    "DOWNLOAD_FAILED": ("libs/model_registry/downloads.py", "libs/model_registry/hub.py"),
+    "NOT_DOWNLOADED": ("libs/model_registry/registry.py", "libs/config/models.toml"),
+    "INSUFFICIENT_MEMORY": ("libs/model_registry/memory.py", "libs/config/models.toml"),
+    "OUT_OF_MEMORY": ("libs/model_registry/loading.py", "libs/model_registry/memory.py"),
+    "MODEL_OUT_OF_MEMORY": ("libs/model_registry/loading.py", "libs/model_registry/memory.py"),
+    "INDEX_NOT_READY": ("services/index/readiness.py", "services/index/service.py", "gateway/index_routes.py"),
+    "INDEX_DAMAGED": ("services/index/user_index.py", "services/index/store.py"),
+    "INDEX_REBUILDING": ("services/index/user_index.py",),
+    "INDEX_SYNC_FAILED": ("services/index/engine.py", "services/index/store.py"),
+    "INDEX_DRAIN_FAILED": ("services/index/engine.py",),
+    "INDEX_ENQUEUE_FAILED": ("gateway/index_routes.py", "gateway/workflow/today.py"),
+    "MODEL_UNAVAILABLE": ("libs/config/models.toml", "services/llm/router.py", "services/llm/classify.py"),
+    "MODEL_LOAD_FAILED": ("libs/model_registry/loading.py", "services/index/main.py"),
+    "ROUTE_NOT_FOUND": ("services/llm/routes.py", "services/llm/settings.py", ".env (INKWELL_HF_BASE_URL)"),
+    "CREDENTIALS": ("services/llm/settings.py", ".env (HF_TOKEN)"),
+    "NOT_CONFIGURED": ("services/llm/settings.py", ".env (HF_TOKEN)"),
+    "PROVIDER_NOT_CONFIGURED": ("services/llm/settings.py", ".env (HF_TOKEN)"),
+    "TRANSIENT": ("services/llm/router.py", "services/llm/classify.py"),
+    "BAD_REQUEST": ("services/llm/structured.py", "services/llm/router.py"),
+    "NO_CANDIDATES": ("libs/config/models.toml",),
+    "ALL_PROVIDERS_FAILED": ("services/llm/router.py", "services/llm/service.py", "libs/config/models.toml"),
+    "UNREACHABLE": ("services/llm/routes.py", "services/llm/settings.py"),
+    "USAGE_WRITE_FAILED": ("services/llm/usage.py",),
+    "PILLARS_MISSING": ("gateway/workflow/planner.py", "gateway/workflow/pillars.py"),
+    "LLM_UNAVAILABLE": ("gateway/workflow/planner.py", "gateway/backends.py"),
+    "WORKFLOW_STORE_FAILED": ("gateway/workflow/store.py", "gateway/workflow/db.py"),
+    "USAGE_UNAVAILABLE": ("gateway/subscription_routes.py", "gateway/accounting.py"),
+}
+
+
+def _r(
+    code: str, subsystem: str, severity: str, klass: Klass, remedy: str, expected: bool = False
+) -> tuple[str, Reason]:
+    return code, Reason(code, subsystem, severity, klass, remedy, FILES.get(code, ()), expected)
 
 
 C, U, K, D = Klass.CONFIG, Klass.UPSTREAM, Klass.CLIENT, Klass.DEFECT
 
 CATALOG: dict[str, Reason] = dict(
     [
+        # --- operations: codes `inkwell rca` assigns to lines that carry none (legacy logs, uvicorn) ---
+        _r(
+            "TOKEN_UNVERIFIED",
+            "auth",
+            "warning",
+            C,
+            "a session token did not verify against the configured Clerk instance (the legacy backend does not"
+            " say why): check that CLERK_PUBLISHABLE_KEY and CLERK_SECRET_KEY belong to the frontend's instance",
+        ),
+        _r(
+            "DEV_RELOAD",
+            "runtime",
+            "info",
+            C,
+            "expected in development (uvicorn --reload restarts on file edits); never run --reload in production",
+            expected=True,
+        ),
         # --- auth: session tokens ---
         _r(
             "TOKEN_MISSING",

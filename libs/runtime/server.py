@@ -30,12 +30,16 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
-def server_options(client_keepalive_ms: int = KEEPALIVE_MS) -> list[tuple[str, int]]:
+def server_options(
+    client_keepalive_ms: int = KEEPALIVE_MS, max_connection_age_s: float = 300.0
+) -> list[tuple[str, int]]:
     """Server options that accept the clients' keepalive (libs/runtime/client.py channel_options).
 
     gRPC's server-side name is `grpc.http2.min_ping_interval_without_data_ms` (the minimum interval
     between pings it accepts without data, default 5 min); pings more often than that are strikes
     and end in GOAWAY "too_many_pings". It is set to a third of the clients' interval.
+    Connections close after `max_connection_age_s` (INKWELL_GRPC_MAX_CONNECTION_AGE_S): clients then
+    re-resolve DNS, so replicas added behind a headless Service get traffic.
     """
     return [
         ("grpc.keepalive_time_ms", client_keepalive_ms),
@@ -43,8 +47,7 @@ def server_options(client_keepalive_ms: int = KEEPALIVE_MS) -> list[tuple[str, i
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", max(1, client_keepalive_ms // 3)),
-        # Clients re-resolve DNS now and then, so new replicas get traffic (research/architecture.md §5).
-        ("grpc.max_connection_age_ms", 300_000),
+        ("grpc.max_connection_age_ms", int(max_connection_age_s * 1000)),
         ("grpc.max_connection_age_grace_ms", 30_000),
     ]
 
@@ -88,10 +91,14 @@ async def start_server(
     verifier: InternalTokenVerifier | None = None,
     grace_s: float = 10.0,
     options: list[tuple[str, int]] | None = None,
+    max_connection_age_s: float = 300.0,
 ) -> ServiceServer:
     """Start listening now; every service name starts NOT_SERVING until `set_ready(True)`."""
     names = tuple(service_names)
-    server = grpc.aio.server(interceptors=[RuntimeInterceptor(domain, verifier)], options=options or SERVER_OPTIONS)
+    server = grpc.aio.server(
+        interceptors=[RuntimeInterceptor(domain, verifier)],
+        options=options or server_options(max_connection_age_s=max_connection_age_s),
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     register(server)

@@ -50,6 +50,11 @@ class BaseServiceSettings(BaseSettings):
     shutdown_grace_s: float = setting(
         10.0, "INKWELL_SHUTDOWN_GRACE_S", "a number of seconds between 0 and 120", ge=0, le=120
     )
+    # gRPC servers close each connection after this age (plus a grace for in-flight calls), so
+    # clients re-resolve DNS and spread calls over replicas added since (headless Services).
+    grpc_max_connection_age_s: float = setting(
+        300.0, "INKWELL_GRPC_MAX_CONNECTION_AGE_S", "seconds between 10 and 86400", ge=10, le=86400
+    )
 
     # Read by every process so that none of them starts in production while someone expects a
     # development shortcut to be on.

@@ -92,6 +92,7 @@ async def start_auth(settings: AuthSettings) -> RunningAuth:
         host=settings.host,
         port=settings.port,
         grace_s=settings.shutdown_grace_s,
+        max_connection_age_s=settings.grpc_max_connection_age_s,
     )
     await server.set_ready(True, DIAGNOSTICS_NAME)
     components.start()

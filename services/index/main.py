@@ -169,6 +169,7 @@ async def start_index(settings: IndexSettings, registry: ModelRegistry | None = 
         port=settings.port,
         verifier=InternalTokenVerifier(AUDIENCE, keys, max_lifetime_s=settings.internal_token_ttl_s),
         grace_s=settings.shutdown_grace_s,
+        max_connection_age_s=settings.grpc_max_connection_age_s,
     )
     server_holder.append(server)
     await server.set_ready(True, models_grpc.SERVICE_NAME)

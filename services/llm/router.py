@@ -165,6 +165,17 @@ class Router:
         skip = self._skip_reason(route, model, request)
         if skip is not None:
             error_class, detail = skip
+            if error_class == ErrorClass.MODEL_UNAVAILABLE:
+                # The fallback hides it from the caller; the log (one line a minute) tells the operator.
+                log.warning(
+                    f"model skipped: {detail}",
+                    extra={
+                        "reason": "MODEL_UNAVAILABLE",
+                        "model": model,
+                        "provider": route.name,
+                        "base_url": route.base_url,
+                    },
+                )
             attempts.append(Attempt(route.name, model, route.base_url, "skipped", error_class, detail=detail))
             return None
         shapes = route.shapes(model) if request.schema is not None else [None]
