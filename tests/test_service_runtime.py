@@ -167,9 +167,9 @@ async def test_identity_living_longer_than_the_ttl_is_refused(stack: Any) -> Non
     now = int(time.time())
     assert (await call(channel, "Whoami", token=sign_with_the_real_key(auth))).startswith(b"user_alice|")
     for token in (
-        sign_with_the_real_key(auth, exp=now + 3600),
+        sign_with_the_real_key(auth, iat=now, exp=now + 3600),
         sign_with_the_real_key(auth, iat=now - 3000, exp=now + 600),
-        sign_with_the_real_key(auth, exp=now + 61),
+        sign_with_the_real_key(auth, iat=now, exp=now + 61),
     ):
         assert await refused(call(channel, "Whoami", token=token)) == (
             grpc.StatusCode.UNAUTHENTICATED,
