@@ -26,6 +26,8 @@ def main() -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        # the loop watch times callbacks through asyncio's Handle, which uvloop does not use
+        loop="asyncio" if settings.loop_block_warn_ms > 0 else "auto",
     )
 
 

@@ -70,6 +70,11 @@ class SessionCache:
         self.hits += 1
         return entry
 
+    def peek(self, key: bytes) -> VerifiedSession | Denial | None:
+        """A live entry without counting a lookup (for throttling before the real auth step)."""
+        entry = self._entries.get(key)
+        return entry if entry is not None and entry.valid_until > time.time() else None
+
     def put(self, key: bytes, entry: VerifiedSession | Denial) -> None:
         if self.max_entries <= 0 or entry.valid_until <= time.time():
             return

@@ -60,6 +60,37 @@ class GatewaySettings(BaseServiceSettings):
     failure_log_window_s: float = setting(
         60.0, "INKWELL_FAILURE_LOG_WINDOW_S", "seconds between 1 and 3600", ge=1, le=3600
     )
+    rate_per_s: float = setting(
+        20.0,
+        "INKWELL_RATE_PER_S",
+        "requests per second one user may make, sustained (0 turns fair sharing off), 0 to 100000",
+        ge=0,
+        le=100_000,
+    )
+    rate_burst: int = setting(
+        60, "INKWELL_RATE_BURST", "requests one user may make at once, 1 to 100000", ge=1, le=100_000
+    )
+    rate_max_delay_s: float = setting(
+        1.0,
+        "INKWELL_RATE_MAX_DELAY_S",
+        "seconds a request over the burst may wait for its turn before a 429, 0 to 10",
+        ge=0,
+        le=10,
+    )
+    read_cache_ttl_s: float = setting(
+        1.0,
+        "INKWELL_READ_CACHE_TTL_S",
+        "seconds a polled read (monitoring, today workflow) is answered from the per-user cache, 0 to 10",
+        ge=0,
+        le=10,
+    )
+    loop_block_warn_ms: float = setting(
+        0.0,
+        "INKWELL_LOOP_BLOCK_WARN_MS",
+        "log EVENT_LOOP_BLOCKED for a loop callback using more CPU than this (0 = off; tests use 8), 0 to 10000",
+        ge=0,
+        le=10_000,
+    )
 
     ops_users_raw: str = setting(
         "",

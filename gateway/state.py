@@ -6,10 +6,13 @@ from typing import Annotated
 import grpc
 from fastapi import Depends, Request
 
-from gateway.accounting import USER_KEY, RequestAccounting
+from gateway.accounting import READ_METHODS, USER_KEY, RequestAccounting
 from gateway.auth import AuthenticatedUser, Authenticator
 from gateway.backends import Backends
 from gateway.log_collapse import CollapsingLogger
+from gateway.loop_watch import SERVING, LoopWatch
+from gateway.ratelimit import CHARGED_KEY, FairShare, charge
+from gateway.read_cache import ReadCache
 from gateway.service_identity import ServiceIdentities
 from gateway.session_cache import SessionCache
 from gateway.settings import GatewaySettings
@@ -38,6 +41,9 @@ class GatewayState:
         self.outbox: IndexOutbox | None = None
         self.identities: ServiceIdentities | None = None
         self.accounting = RequestAccounting()
+        self.fair_share = FairShare(settings.rate_per_s, settings.rate_burst, settings.rate_max_delay_s)
+        self.read_cache = ReadCache(settings.read_cache_ttl_s)
+        self.loop_watch = LoopWatch(settings.loop_block_warn_ms)
         self.plans: Plans = load_plans(settings.plans_file)
         self.llm_channel: grpc.aio.Channel | None = None
 
@@ -102,10 +108,19 @@ class GatewayState:
 
 
 async def current_user(request: Request) -> AuthenticatedUser:
-    """The one auth path: every protected route depends on this."""
+    """The one auth path: every protected route depends on this. A request the fair-share
+    middleware could not charge (its token was not in the session cache yet) is charged here."""
     state: GatewayState = request.app.state.inkwell
     user = await state.authenticator(request)
-    request.scope.setdefault("state", {})[USER_KEY] = user.user_id  # for request accounting
+    scope_state = request.scope.setdefault("state", {})
+    route = getattr(request.scope.get("route"), "path", "unmatched")
+    SERVING.set(f"{request.method} {route}")
+    scope_state[USER_KEY] = user.user_id  # for request accounting
+    if request.method not in READ_METHODS:  # a write: the user's next poll must not be stale
+        state.read_cache.forget(user.user_id)
+    if not scope_state.get(CHARGED_KEY):
+        scope_state[CHARGED_KEY] = True
+        await charge(state.fair_share, user.user_id, route)
     return user
 
 

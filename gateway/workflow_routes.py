@@ -139,12 +139,19 @@ async def _guard(coro: Any) -> Any:
         raise ApiError(502, "WORKFLOW_STORE_FAILED", f"the workflow store failed: {type(exc).__name__}") from exc
 
 
+async def _todays_plan(request: Request, user_id: str, day: str) -> Plan | None:
+    """The polled read: reused for `user_id` for INKWELL_READ_CACHE_TTL_S; their writes clear it."""
+    state = GatewayState.of(request)
+    plan: Plan | None = await state.read_cache.answer(user_id, ("plan", day), lambda: state.today.get(user_id, day))
+    return plan
+
+
 @router.get("", summary="Today's workflow (404 when none was generated for that date)")
 async def get_workflow(
     user: CurrentUser, request: Request, date: DateParam = None, workflow_type: str | None = None
 ) -> JSONResponse:
     day = _date(date)
-    plan = await _guard(GatewayState.of(request).today.get(user.user_id, day))
+    plan = await _guard(_todays_plan(request, user.user_id, day))
     if plan is None:
         raise ApiError(404, "PLAN_NOT_FOUND", f"no workflow has been generated for {day}; POST /generate makes one")
     return JSONResponse(workflow_payload(plan))  # already JSON-safe: skip FastAPI's re-encoding
@@ -153,7 +160,7 @@ async def get_workflow(
 @router.get("/status", summary="Whether a workflow exists for the date (always 200)")
 async def get_status(user: CurrentUser, request: Request, date: DateParam = None) -> dict[str, Any]:
     day = _date(date)
-    plan = await _guard(GatewayState.of(request).today.get(user.user_id, day))
+    plan = await _guard(_todays_plan(request, user.user_id, day))
     return {
         "success": True,
         "data": schedule_status(day, plan),

@@ -29,15 +29,15 @@ from tests.support.processes import free_port
 
 OPS_USERS = "user_ops,dev:alice"  # dev:alice is listed, yet refused in production: no dev token verifies there
 OPS_ORG_ROLES = "org_1:org:admin"
+LOOP_BLOCK_WARN_MS = "8"  # see README "Event-loop blocking check"
 
 
 class Stack:
-    def __init__(
-        self, clerk: FakeClerk, data_dir: Path, auth_address: str | None = None, env: str = "production"
-    ) -> None:
+    def __init__(self, clerk: FakeClerk, data_dir: Path, auth_address: str | None = None, **env: Any) -> None:
+        mode = env.pop("INKWELL_ENV", "production")  # auth and gateway alike
         self.data_dir = data_dir
         self.loops = LoopThread("auth")
-        self.auth = self.loops.run(start_auth(load(AuthSettings, **clerk_env(clerk, data_dir, INKWELL_ENV=env))))
+        self.auth = self.loops.run(start_auth(load(AuthSettings, **clerk_env(clerk, data_dir, INKWELL_ENV=mode))))
         self.verify_calls = 0
         verifier = self.auth.components.verifier
         original = verifier.verify
@@ -52,13 +52,14 @@ class Stack:
             GatewaySettings,
             INKWELL_AUTH_ADDR=auth_address or f"127.0.0.1:{self.auth.port}",
             CLERK_AUTHORIZED_PARTIES=FRONTEND_ORIGIN,
-            INKWELL_ENV=env,
+            INKWELL_ENV=mode,
             INKWELL_DATA_DIR=str(data_dir),
             # Nothing listens on these: the LLM and index are down in these tests.
             INKWELL_LLM_ADDR=f"127.0.0.1:{free_port()}",
             INKWELL_INDEX_ADDR=f"127.0.0.1:{free_port()}",
             INKWELL_OPS_USERS=OPS_USERS,
             INKWELL_OPS_ORG_ROLES=OPS_ORG_ROLES,
+            **{"INKWELL_LOOP_BLOCK_WARN_MS": LOOP_BLOCK_WARN_MS, **env},
         )
         self.app = create_app(settings)
         self.http = UvicornThread(self.app)
@@ -73,6 +74,8 @@ class Stack:
         self.http.stop()
         self.loops.run(self.auth.stop())
         self.loops.stop()
+        blocked = self.state.loop_watch.blocked
+        assert not blocked, f"a callback blocked the gateway's event loop: {blocked}"
 
 
 @pytest.fixture
@@ -321,7 +324,7 @@ def test_dev_tokens_are_refused_in_production(stack: Stack) -> None:
 @pytest.fixture
 def dev_stack(fake_clerk: FakeClerk, tmp_path: Path) -> Iterator[Stack]:
     """Development: Clerk AND the local dev issuer are trusted at once."""
-    s = Stack(fake_clerk, tmp_path / "data", env="development")
+    s = Stack(fake_clerk, tmp_path / "data", INKWELL_ENV="development")
     yield s
     s.close()
 

@@ -1,7 +1,7 @@
 """Today's-workflow benchmark: the whole stack as real processes, one run, one markdown table.
 
-    python -m bench.workflow.run            # full run (~1.5-2 min on 2 cores)
-    python -m bench.workflow.run --quick    # shorter run (~30 s)
+    python -m bench.workflow.run            # full run (~4 min on 2 cores, fair-sharing rows included)
+    python -m bench.workflow.run --quick    # shorter run (~2 min)
     python -m bench.workflow.run --keep DIR # keep the data dir and every process's log in DIR
 
 The real auth, index, LLM and gateway processes (tests/support/stack.py) run against the tests'
@@ -62,10 +62,22 @@ class Profile:
     load_warmup: int  # unmeasured requests per row and round (same connections)
     load_requests: int  # measured requests per row and round
     rounds: int  # rounds of the load rows, row order rotated every round; the table shows the median
+    heavy_requests: int  # requests one user makes (GET /api/auth/me) to build a heavy 5-minute history
+    stats_conns: int  # connections of the heavy-history rows (one user per row)
+    stats_requests: int  # measured requests per heavy-history row and round
+    others_conns: int  # fairness rows: other users, one connection each, polling /api/auth/me
+    others_interval_ms: float  # ... each sends one request per interval
+    others_s: float  # ... for this long per round
+    flood_conns: int  # the flooding user's connections (closed loop on lightweight-stats)
 
 
-FULL = Profile(5, 60, 50, 50, 500, 4_000, 3)
-QUICK = Profile(3, 30, 50, 50, 300, 1_500, 1)
+FULL = Profile(5, 60, 50, 50, 500, 4_000, 3, 40_000, 10, 3_000, 20, 100, 10, 20)
+QUICK = Profile(3, 30, 50, 50, 300, 1_500, 1, 40_000, 10, 1_500, 20, 100, 5, 20)
+
+# Issue 17's targets.
+TARGET_HISTORY_RATIO = 0.9  # lightweight-stats req/s, user with 40k requests in the window / fresh user
+TARGET_FLOOD_RATIO = 2.0  # other users' /api/auth/me p99 during one user's flood / without it
+FAIR_ROUNDS = 3  # both modes: these rows compare two runs side by side, so the median of 3 pairs
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -172,11 +184,20 @@ def serve_router() -> None:
 
 
 async def _loadgen(
-    port: int, path: str, tokens: list[str], connections: int, requests: int, warmup: int
+    port: int,
+    path: str,
+    tokens: list[str],
+    connections: int,
+    requests: int,
+    warmup: int,
+    interval_s: float = 0.0,
+    duration_s: float = 0.0,
 ) -> dict[str, Any]:
     """Closed loop: `connections` keep-alive HTTP/1.1 connections, each sends its next request as
     soon as the previous response is read; connection i carries tokens[i % len(tokens)]. Raw
-    asyncio streams (uvloop when installed) keep the client cheap next to the server."""
+    asyncio streams (uvloop when installed) keep the client cheap next to the server. With
+    `interval_s`, each connection sends at most one request per interval (a polling user); with
+    `duration_s`, the measured phase runs that long instead of `requests` requests."""
     encoded = [
         (
             f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: inkwell-bench\r\n"
@@ -205,13 +226,18 @@ async def _loadgen(
             if not first_error:
                 first_error.append(body[:300].decode(errors="replace"))
 
-    async def phase(count: int, record: bool) -> float:
+    async def phase(count: int, record: bool, duration: float = 0.0) -> float:
         remaining = count
+        deadline = clock() + int(duration * 1e9)
 
         async def worker(n: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             nonlocal remaining
             request = encoded[n % len(encoded)]
-            while remaining > 0:
+            next_at = time.monotonic() + interval_s * n / len(conns)  # staggered polls
+            while clock() < deadline if duration else remaining > 0:
+                if interval_s:
+                    await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+                    next_at += interval_s
                 remaining -= 1
                 t0 = clock()
                 await one(request, reader, writer)
@@ -225,7 +251,7 @@ async def _loadgen(
     await phase(warmup, record=False)
     warm_errors = dict(errors)
     errors.clear()
-    elapsed = await phase(requests, record=True)
+    elapsed = await phase(requests, record=True, duration=duration_s)
     for _, writer in conns:
         writer.close()
     latencies.sort()
@@ -244,7 +270,16 @@ async def _loadgen(
 
 def loadgen_main(args: argparse.Namespace) -> None:
     tokens = Path(args.token_file).read_text().split()
-    coro = _loadgen(args.port, args.path, tokens, args.connections, args.requests, args.warmup)
+    coro = _loadgen(
+        args.port,
+        args.path,
+        tokens,
+        args.connections,
+        args.requests,
+        args.warmup,
+        args.interval_ms / 1e3,
+        args.duration,
+    )
     try:
         import uvloop
 
@@ -305,39 +340,63 @@ class RouterChild:
         self._err.close()
 
 
-def run_loadgen(work: Path, port: int, path: str, token_file: Path, prof: Profile, label: str) -> dict[str, Any]:
-    log = work / f"loadgen-{label}.log"
-    with log.open("ab") as err:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.workflow.run",
-                "--role",
-                "loadgen",
-                "--port",
-                str(port),
-                "--path",
-                path,
-                "--token-file",
-                str(token_file),
-                "--connections",
-                str(prof.connections),
-                "--requests",
-                str(prof.load_requests),
-                "--warmup",
-                str(prof.load_warmup),
-            ],
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            timeout=300,
-            check=False,
-        )
+def loadgen_command(
+    port: int, path: str, token_file: Path, connections: int, requests: int, warmup: int, *extra: str
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bench.workflow.run",
+        "--role",
+        "loadgen",
+        "--port",
+        str(port),
+        "--path",
+        path,
+        "--token-file",
+        str(token_file),
+        "--connections",
+        str(connections),
+        "--requests",
+        str(requests),
+        "--warmup",
+        str(warmup),
+        *extra,
+    ]
+
+
+def loadgen_result(proc: subprocess.CompletedProcess[bytes] | Any, log: Path, path: str) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"load generator failed on {path}:\n{log.read_text(errors='replace')[-2000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     return result
+
+
+def run_loadgen(
+    work: Path,
+    port: int,
+    path: str,
+    token_file: Path,
+    prof: Profile,
+    label: str,
+    *extra: str,
+    connections: int | None = None,
+    requests: int | None = None,
+    warmup: int | None = None,
+) -> dict[str, Any]:
+    log = work / f"loadgen-{label}.log"
+    command = loadgen_command(
+        port,
+        path,
+        token_file,
+        prof.connections if connections is None else connections,
+        prof.load_requests if requests is None else requests,
+        prof.load_warmup if warmup is None else warmup,
+        *extra,
+    )
+    with log.open("ab") as err:
+        proc = subprocess.run(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=err, timeout=300, check=False)
+    return loadgen_result(proc, log, path)
 
 
 # ----------------------------------------------------------------------------- parent: metrics
@@ -397,6 +456,10 @@ class Results:
     load: dict[str, list[dict[str, Any]]]
     startup_s: float
     catalog_gets: int
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # heavy / fresh user rows
+    heavy_count: int = 0  # the heavy user's recent_requests before its rows
+    fair: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # alone / flood / flooder
+    throttled: dict[str, float] = field(default_factory=dict)  # gateway's throttled counter by action
 
 
 def wait_drained(http: Any, url: str, at_least: float, timeout: float = 30.0) -> float:
@@ -427,7 +490,9 @@ def run_bench(work: Path, prof: Profile) -> Results:
         services.start_auth()
         services.start_index(INKWELL_INDEX_METRICS_PORT=ports["index"])
         services.start_llm(router.url, INKWELL_LLM_METRICS_PORT=ports["llm"])
-        services.start_gateway()
+        # The throughput rows measure each route's own cost: fair sharing and the read cache off.
+        unthrottled = {"INKWELL_RATE_PER_S": "0", "INKWELL_READ_CACHE_TTL_S": "0", "INKWELL_LOOP_BLOCK_WARN_MS": "0"}
+        services.start_gateway(**unthrottled)
         services.wait_ready()
         startup_s = time.monotonic() - started
         procs = {"gateway": services.gateway, "auth": services.auth, "index": services.index, "llm": services.llm}
@@ -551,9 +616,119 @@ def run_bench(work: Path, prof: Profile) -> Results:
                 sent = prof.load_warmup + prof.load_requests
                 result["cpu_ms"] = {p: (cpu_s(pid) - cpu0[p]) * 1e3 / sent for p, pid in pids.items()}
                 load[name].append(result)
-        catalog_gets = int(router.take()["catalog_gets"])
+        res = Results(gen, load, startup_s, 0)
+        port = services.gateway_port
+
+        # --- heavy history: lightweight-stats for a user with ~40k requests in the window vs a fresh one
+        for user in ("user_heavy", "user_fresh"):
+            tokens[user] = services.session_token(user)
+            (work / f"tokens-{user}").write_text(tokens[user])
+            http.get(ME, headers=headers(user))  # session cached
+        progress(f"heavy history: {prof.heavy_requests} requests as one user ...")
+        run_loadgen(
+            work,
+            port,
+            ME,
+            work / "tokens-user_heavy",
+            prof,
+            "heavy-history",
+            connections=prof.stats_conns,
+            requests=prof.heavy_requests,
+            warmup=0,
+        )
+        res.heavy_count = http.get(STATS, headers=headers("user_heavy")).json()["data"]["recent_requests"]
+        res.history = {"user_heavy": [], "user_fresh": []}
+        for rnd in range(FAIR_ROUNDS):
+            for user in ("user_heavy", "user_fresh") if rnd % 2 == 0 else ("user_fresh", "user_heavy"):
+                progress(f"history round {rnd + 1}/{FAIR_ROUNDS}: GET {STATS} as {user} ...")
+                res.history[user].append(
+                    run_loadgen(
+                        work,
+                        port,
+                        STATS,
+                        work / f"tokens-{user}",
+                        prof,
+                        f"history-{user}-{rnd}",
+                        connections=prof.stats_conns,
+                        requests=prof.stats_requests,
+                    )
+                )
+
+        # --- fairness: the gateway with its default budget and read cache
+        progress("restarting the gateway with the default fair-share settings ...")
+        assert services.gateway is not None
+        services.gateway.terminate()
+        services.gateway.wait(30)
+        (work / "gateway.log").rename(work / "gateway-unthrottled.log")
+        services.start_gateway(INKWELL_LOOP_BLOCK_WARN_MS="0")
+        others = [f"user_other_{i:03d}" for i in range(prof.others_conns)]
+        for user in [*others, "user_flood"]:
+            tokens[user] = services.session_token(user)
+            http.get(ME, headers=headers(user))  # session cached
+        (work / "tokens-others").write_text("\n".join(tokens[u] for u in others))
+        (work / "tokens-flood").write_text(tokens["user_flood"])
+        polling = ("--interval-ms", str(prof.others_interval_ms), "--duration", str(prof.others_s))
+        res.fair = {"alone": [], "flood": [], "flooder": []}
+        for rnd in range(FAIR_ROUNDS):
+            progress(f"fairness round {rnd + 1}/{FAIR_ROUNDS}: {prof.others_conns} users poll {ME}, no flood ...")
+            res.fair["alone"].append(
+                run_loadgen(
+                    work,
+                    port,
+                    ME,
+                    work / "tokens-others",
+                    prof,
+                    f"others-alone-{rnd}",
+                    *polling,
+                    connections=prof.others_conns,
+                    requests=0,
+                    warmup=prof.others_conns,
+                )
+            )
+            progress(f"fairness round {rnd + 1}/{FAIR_ROUNDS}: the same while one user floods {STATS} ...")
+            flood_log = work / f"loadgen-flood-{rnd}.log"
+            with flood_log.open("ab") as err:
+                flood = subprocess.Popen(
+                    loadgen_command(
+                        port,
+                        STATS,
+                        work / "tokens-flood",
+                        prof.flood_conns,
+                        0,
+                        0,
+                        "--duration",
+                        str(prof.others_s + 2),
+                    ),
+                    cwd=REPO_ROOT,
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                )
+                time.sleep(1.0)  # the flood is under way (its burst spent) before the others measure
+                res.fair["flood"].append(
+                    run_loadgen(
+                        work,
+                        port,
+                        ME,
+                        work / "tokens-others",
+                        prof,
+                        f"others-flood-{rnd}",
+                        *polling,
+                        connections=prof.others_conns,
+                        requests=0,
+                        warmup=prof.others_conns,
+                    )
+                )
+                out, _ = flood.communicate(timeout=120)
+            finished = subprocess.CompletedProcess([], flood.returncode, out)
+            res.fair["flooder"].append(loadgen_result(finished, flood_log, STATS))
+        after = scrape(http, f"{services.gateway_url}/metrics")
+        res.throttled = {
+            action: sample(after, "inkwell_gateway_throttled_total", route=STATS, action=action)
+            for action in ("delayed", "refused")
+        }
+        res.catalog_gets = int(router.take()["catalog_gets"])
         http.close()
-        return Results(gen, load, startup_s, catalog_gets)
+        return res
     finally:
         progress("stopping the stack ...")
         if services is not None:
@@ -698,11 +873,97 @@ def build_table(res: Results, prof: Profile) -> tuple[str, list[str], bool]:
     if g.llm_calls != g.llm_rpcs:
         notes.append(f"router chat calls {g.llm_calls} != LLM service RPCs {g.llm_rpcs}")
 
+    fair_ok, fair_rows = fairness_rows(res, prof)
+    all_ok &= fair_ok
+    rows += fair_rows
+
     header = ["Measurement", "Clients / users", "p50", "p99", "Throughput", "CPU / request", "Ratio / share"]
     header += ["Noise", "Target", "Result"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---", "--:"] + ["--:"] * 6 + ["---", ":-:"]) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines), notes, all_ok
+
+
+def fairness_rows(res: Results, prof: Profile) -> tuple[bool, list[list[str]]]:
+    """Issue 17's rows: a heavy history costs no throughput; one user's flood leaves others' p99."""
+    rows: list[list[str]] = []
+
+    def med(runs: list[dict[str, Any]], key: str) -> float:
+        return float(statistics.median(r[key] for r in runs))
+
+    def errors(runs: list[dict[str, Any]]) -> int:
+        return sum(sum(r["errors"].values()) for r in runs)
+
+    def noise(runs: list[dict[str, Any]], key: str) -> str:
+        values = [r[key] for r in runs]
+        return f"±{(max(values) - min(values)) / statistics.median(values) * 50:.0f}%" if len(values) > 1 else "1 run"
+
+    heavy, fresh = res.history["user_heavy"], res.history["user_fresh"]
+    ratio = med(heavy, "rps") / med(fresh, "rps")
+    history_ok = ratio >= TARGET_HISTORY_RATIO and errors(heavy) + errors(fresh) == 0
+    for runs, label, target in (
+        (fresh, f"`GET {STATS}`, a user with little history (fair sharing and cache off)", False),
+        (heavy, f"`GET {STATS}`, a user with {res.heavy_count:,} requests in the 5-min window (same)", True),
+    ):
+        errs = errors(runs)
+        rows.append(
+            [
+                label + (f" (**{errs} non-200**)" if errs else ""),
+                f"{prof.stats_conns} / 1",
+                fmt_ms(med(runs, "p50_ns")),
+                fmt_ms(med(runs, "p99_ns")),
+                fmt_rate(med(runs, "rps")),
+                "",
+                f"{ratio:.2f}x the fresh user's req/s" if target else "",
+                noise(runs, "rps"),
+                f"≥ {TARGET_HISTORY_RATIO}x fresh user's req/s" if target else "",
+                verdict(history_ok) if target else "",
+            ]
+        )
+    alone, flood, flooder = res.fair["alone"], res.fair["flood"], res.fair["flooder"]
+    p99_ratio = med(flood, "p99_ns") / med(alone, "p99_ns")
+    flood_ok = p99_ratio <= TARGET_FLOOD_RATIO and errors(alone) + errors(flood) == 0
+    users = f"{prof.others_conns} / {prof.others_conns}"
+    poll = f"one request every {prof.others_interval_ms:.0f} ms each, {prof.others_s:.0f} s"
+    for runs, label, target in (
+        (alone, f"Other users' `GET {ME}` ({poll}), no flood (default fair-share settings)", False),
+        (flood, f"The same while **one user floods** `GET {STATS}` ({prof.flood_conns} connections)", True),
+    ):
+        errs = errors(runs)
+        rows.append(
+            [
+                label + (f" (**{errs} non-200**)" if errs else ""),
+                users,
+                fmt_ms(med(runs, "p50_ns")),
+                fmt_ms(med(runs, "p99_ns")),
+                fmt_rate(med(runs, "rps")),
+                "",
+                f"p99 {p99_ratio:.2f}x without the flood" if target else "",
+                noise(runs, "p99_ns"),
+                f"p99 ≤ {TARGET_FLOOD_RATIO:.0f}x without the flood" if target else "",
+                verdict(flood_ok) if target else "",
+            ]
+        )
+    answered = [r["requests"] - sum(r["errors"].values()) for r in flooder]
+    refused = [r["errors"].get("429", 0) for r in flooder]
+    seconds = [r["seconds"] for r in flooder]
+    rows.append(
+        [
+            f"↳ the flooder (closed loop): answered 200 / refused 429 (the gateway delayed "
+            f"{res.throttled.get('delayed', 0):,.0f} and refused {res.throttled.get('refused', 0):,.0f} in all)",
+            f"{prof.flood_conns} / 1",
+            fmt_ms(med(flooder, "p50_ns")),
+            fmt_ms(med(flooder, "p99_ns")),
+            f"{fmt_rate(statistics.median(a / t for a, t in zip(answered, seconds, strict=True)))} 200, "
+            f"{fmt_rate(statistics.median(r / t for r, t in zip(refused, seconds, strict=True)))} 429",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+    )
+    return history_ok and flood_ok, rows
 
 
 def versions() -> str:
@@ -778,7 +1039,7 @@ def main_bench(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.workflow.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer generates and requests, one round (~30 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer generates and requests, one round (~2 min)")
     parser.add_argument("--keep", metavar="DIR", help="use DIR (new or empty) for data and logs, and keep it")
     hidden = argparse.SUPPRESS
     parser.add_argument("--role", choices=["bench", "router", "loadgen"], default="bench", help=hidden)
@@ -788,6 +1049,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=FULL.connections, help=hidden)
     parser.add_argument("--requests", type=int, default=FULL.load_requests, help=hidden)
     parser.add_argument("--warmup", type=int, default=FULL.load_warmup, help=hidden)
+    parser.add_argument("--interval-ms", type=float, default=0.0, help=hidden)
+    parser.add_argument("--duration", type=float, default=0.0, help=hidden)
     args = parser.parse_args(argv)
     if args.role == "router":
         serve_router()

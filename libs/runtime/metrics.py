@@ -46,3 +46,10 @@ def serve(port: int | None, host: str = "127.0.0.1") -> None:
     if port:
         start_http_server(port, addr=host)
         log.info("metrics listening", extra={"address": f"{host}:{port}"})
+
+
+THROTTLED = Counter(
+    "inkwell_gateway_throttled_total", "Requests over their user's budget: delayed or refused", ["route", "action"]
+)
+LOOP_BLOCKED = Counter("inkwell_gateway_loop_blocked_total", "Event-loop callbacks over the blocking threshold")
+READ_CACHE = Counter("inkwell_gateway_read_cache_total", "Polled reads answered from the cache or computed", ["result"])

@@ -368,6 +368,23 @@ CATALOG: dict[str, Reason] = dict(
             C,
             "point INKWELL_DATA_DIR (or INKWELL_INDEX_DIR) at a writable directory",
         ),
+        # --- gateway: fair sharing ---
+        _r(
+            "RATE_LIMITED",
+            "gateway",
+            "info",
+            K,
+            "this account sent more requests than its share (INKWELL_RATE_PER_S / INKWELL_RATE_BURST): retry after"
+            " Retry-After seconds; not a plan limit",
+        ),
+        _r(
+            "EVENT_LOOP_BLOCKED",
+            "gateway",
+            "warning",
+            D,
+            "a callback used the gateway's event loop for longer than INKWELL_LOOP_BLOCK_WARN_MS: move that work"
+            " off the loop (the log names the coroutine)",
+        ),
     ]
 )
 

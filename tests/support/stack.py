@@ -20,6 +20,9 @@ from services.auth.dev_issuer import DevIssuer
 from tests.support.processes import free_port, spawn, wait_for_log
 
 INDEX_SERVICE = "inkwell.index.v1.IndexService"
+# The gateway reports any event-loop callback using more CPU than this (README: "Event-loop
+# blocking check"); stop() fails the test run when it did. Benchmarks pass 0 (off).
+LOOP_BLOCK_WARN_MS = 8
 
 
 def health(address: str, service: str, timeout: float = 1.0) -> int | None:
@@ -56,6 +59,7 @@ class Services:
         self._dev: DevIssuer | None = None
         self._tokens: dict[str, tuple[str, float]] = {}
         self._index_channel: grpc.Channel | None = None
+        self.gateway_log: Path | None = None
 
     @property
     def auth_address(self) -> str:
@@ -111,8 +115,9 @@ class Services:
             INKWELL_AUTH_ADDR=self.auth_address,
             INKWELL_INDEX_ADDR=self.index_address,
             INKWELL_LLM_ADDR=f"127.0.0.1:{self.llm_port}",
-            **{**self.env, **env},
+            **{"INKWELL_LOOP_BLOCK_WARN_MS": LOOP_BLOCK_WARN_MS, **self.env, **env},
         )
+        self.gateway_log = log
         wait_for_log(log, "Application startup complete.")
         deadline = time.monotonic() + 20  # uvicorn binds its socket just after the lifespan starts
         while time.monotonic() < deadline:
@@ -202,3 +207,13 @@ class Services:
                     proc.wait(15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        self.assert_loop_never_blocked()
+
+    def assert_loop_never_blocked(self) -> None:
+        """Fails when the gateway logged EVENT_LOOP_BLOCKED (a handler hogged its event loop)."""
+        if self.gateway_log is None or not self.gateway_log.exists():
+            return
+        blocked = [
+            line for line in self.gateway_log.read_text(errors="replace").splitlines() if "EVENT_LOOP_BLOCKED" in line
+        ]
+        assert not blocked, "the gateway's event loop was blocked:\n" + "\n".join(blocked[:10])
