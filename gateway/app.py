@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway import index_routes, monitoring_routes, ops_routes, subscription_routes, workflow_routes
 from gateway.accounting import AccountingMiddleware
 from gateway.errors import ApiError, error_body, error_response, handle_api_error
+from gateway.header_limits import HeaderLimitMiddleware
 from gateway.middleware import RequestContextMiddleware
 from gateway.ratelimit import FairShareMiddleware, RateLimited, handle_rate_limited
 from gateway.settings import GatewaySettings
@@ -34,16 +35,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async def flush_failures() -> None:
-            while True:
-                await asyncio.sleep(min(5.0, settings.failure_log_window_s))
-                state.failure_log.flush(message="authentication failed")
-
         state.open()
         await state.open_database()
         assert state.outbox is not None
         state.outbox.start()
-        flusher = asyncio.create_task(flush_failures(), name="gateway-failure-log-flush")
         _warm_up(app)
         if settings.loop_block_warn_ms > 0:  # after startup: only serving callbacks are judged
             state.loop_watch.start()
@@ -52,9 +47,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             yield
         finally:
             state.loop_watch.stop()
-            flusher.cancel()
             await state.outbox.close()
-            state.failure_log.flush(message="authentication failed", force=True)
             await state.backends.close()
             await state.engine.dispose()
 
@@ -79,6 +72,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         templates=lambda: app.openapi()["paths"],
     )
     app.add_middleware(AccountingMiddleware, accounting=state.accounting, on_write=state.read_cache.forget)
+    app.add_middleware(
+        HeaderLimitMiddleware,
+        max_header_bytes=settings.max_header_bytes,
+        max_token_bytes=settings.max_token_bytes,
+    )
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(
         CORSMiddleware,
@@ -96,6 +94,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"], summary="Readiness of every backend; 503 names the ones not ready")
     async def readyz() -> JSONResponse:
+        if state.draining:
+            body = error_body("SHUTTING_DOWN", "the gateway is draining before it stops; requests are still served")
+            return JSONResponse(body, 503, headers={"Retry-After": str(max(1, round(settings.drain_s)))})
         states = await state.backends.readiness(settings.readiness_timeout_s)
         not_ready = sorted(name for name, status in states.items() if status != "SERVING")
         if not_ready:

@@ -18,7 +18,6 @@ import grpc
 from starlette.requests import Request
 
 from gateway.errors import ApiError
-from gateway.log_collapse import CollapsingLogger
 from gateway.session_cache import (
     CACHEABLE_DENIALS,
     DENIAL_TTL_S,
@@ -30,7 +29,7 @@ from gateway.session_cache import (
 from inkwell.auth.v1 import auth_service_pb2 as auth_pb
 from inkwell.auth.v1 import auth_service_pb2_grpc as auth_grpc
 from libs.runtime import bearer, context
-from libs.runtime.client import call_metadata
+from libs.runtime.client import call_metadata, call_timeout
 from libs.runtime.errors import from_rpc_error
 from libs.runtime.metrics import AUTH_DECISIONS, SESSION_CACHE
 
@@ -89,12 +88,10 @@ class Authenticator:
         self,
         channel: grpc.aio.Channel,
         cache: SessionCache,
-        failures: CollapsingLogger,
         timeout_s: float,
     ) -> None:
         self.stub = auth_grpc.AuthServiceStub(channel)
         self.cache = cache
-        self.failures = failures
         self.timeout_s = timeout_s
         self._inflight: dict[bytes, asyncio.Future[VerifiedSession | Denial]] = {}
 
@@ -144,7 +141,9 @@ class Authenticator:
     async def _call_auth(self, token: str, origin: str) -> VerifiedSession | Denial:
         request = auth_pb.VerifySessionRequest(token=token, origin=origin)
         try:
-            response = await self.stub.VerifySession(request, timeout=self.timeout_s, metadata=call_metadata())
+            response = await self.stub.VerifySession(
+                request, timeout=call_timeout(self.timeout_s), metadata=call_metadata()
+            )
         except grpc.aio.AioRpcError as exc:
             remote = from_rpc_error(exc)
             if remote.code == grpc.StatusCode.UNAUTHENTICATED:
@@ -165,17 +164,19 @@ class Authenticator:
         return VerifiedSession(principal, response.internal_token, valid_until)
 
     def _log_failure(self, request: Request, error: ApiError) -> None:
+        """One line per (reason, route) per window: libs/runtime/logs.py collapses the repeats
+        into a "(repeated) N" summary (no second collapse layer here to drop it)."""
         route = getattr(request.scope.get("route"), "path", request.url.path)
         ctx = context.get()
-        self.failures.log(
-            logging.WARNING,
+        log.warning(
             "authentication failed",
-            key=(error.reason, route),
-            reason=error.reason,
-            route=route,
-            client=client_label(request),
-            status=error.status,
-            first_request_id=ctx.request_id if ctx else None,
+            extra={
+                "reason": error.reason,
+                "route": route,
+                "client": client_label(request),
+                "status": error.status,
+                "first_request_id": ctx.request_id if ctx else None,
+            },
         )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from libs.runtime.client import call_metadata, open_channel
+from libs.runtime.client import call_metadata, call_timeout, open_channel
 
 
 @dataclass
@@ -24,7 +24,9 @@ class Backend:
         stub = health_pb2_grpc.HealthStub(self.channel)
         try:
             response = await stub.Check(
-                health_pb2.HealthCheckRequest(service=self.service_name), timeout=timeout_s, metadata=call_metadata()
+                health_pb2.HealthCheckRequest(service=self.service_name),
+                timeout=call_timeout(timeout_s),
+                metadata=call_metadata(),
             )
         except grpc.aio.AioRpcError as exc:
             return "UNREACHABLE" if exc.code() == grpc.StatusCode.UNAVAILABLE else exc.code().name

@@ -27,6 +27,7 @@ from inkwell.index.v1 import index_service_pb2_grpc as index_grpc
 from inkwell.models.v1 import models_service_pb2 as models_pb
 from inkwell.models.v1 import models_service_pb2_grpc as models_grpc
 from libs.doctor.gather import Gathered, Target, gather
+from libs.runtime.client import call_timeout
 from libs.runtime.logs import SIGNATURES, recent_lines
 from libs.runtime.reasons import CATALOG
 
@@ -116,7 +117,7 @@ async def _models(state: GatewayState, name: str) -> list[models_pb.ModelStatus]
     backend = state.backends[name]
     try:
         reply = await models_grpc.ModelsServiceStub(backend.channel).ListModels(
-            models_pb.ListModelsRequest(), timeout=2
+            models_pb.ListModelsRequest(), timeout=call_timeout(2.0)
         )
     except grpc.aio.AioRpcError:
         return []
@@ -126,7 +127,7 @@ async def _models(state: GatewayState, name: str) -> list[models_pb.ModelStatus]
 async def _index(state: GatewayState) -> index_pb.Readiness | None:
     try:
         reply = await index_grpc.IndexServiceStub(state.backends["index"].channel).GetReadiness(
-            index_pb.GetReadinessRequest(), timeout=2
+            index_pb.GetReadinessRequest(), timeout=call_timeout(2.0)
         )
     except grpc.aio.AioRpcError:
         return None

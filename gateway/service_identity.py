@@ -10,6 +10,7 @@ import grpc
 from inkwell.auth.v1 import auth_service_pb2 as auth_pb
 from inkwell.auth.v1 import auth_service_pb2_grpc as auth_grpc
 from libs.runtime import service_key
+from libs.runtime.client import call_timeout
 from libs.runtime.errors import from_rpc_error
 
 
@@ -43,7 +44,7 @@ class ServiceIdentities:
         )
         try:
             reply = await self.stub.MintServiceIdentity(
-                request, timeout=self.timeout_s, metadata=[(service_key.METADATA_KEY, key)]
+                request, timeout=call_timeout(self.timeout_s), metadata=[(service_key.METADATA_KEY, key)]
             )
         except grpc.aio.AioRpcError as exc:
             remote = from_rpc_error(exc)

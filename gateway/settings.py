@@ -9,6 +9,7 @@ from pydantic import field_validator
 from gateway.ops_access import OpsAccess, parse_org_roles, parse_users
 from libs.runtime.settings import BaseServiceSettings, parse_origins, setting
 
+AUTH_DEADLINE_MARGIN_S = 0.25  # time for the auth service to answer after its JWKS fetch gave up
 DEV_ORIGINS = ("http://localhost:3000", "http://localhost:5173", "http://127.0.0.1:3000", "http://127.0.0.1:5173")
 
 
@@ -50,7 +51,32 @@ class GatewaySettings(BaseServiceSettings):
     authorized_parties_raw: str = setting(
         "", "CLERK_AUTHORIZED_PARTIES", "comma-separated frontend origins, e.g. https://app.example.com"
     )
-    auth_timeout_s: float = setting(2.0, "INKWELL_AUTH_TIMEOUT_S", "seconds between 0.05 and 30", gt=0.05, le=30)
+    auth_timeout_s: float = setting(
+        2.0,
+        "INKWELL_AUTH_TIMEOUT_S",
+        "seconds between 0.05 and 30, longer than CLERK_JWKS_TIMEOUT_S",
+        gt=0.05,
+        le=30,
+    )
+    # The auth service's JWKS fetch deadline (same variable): read here only to check that a hung
+    # Clerk is reported as JWKS_UNAVAILABLE by auth, not as AUTH_UNAVAILABLE by the gateway.
+    jwks_timeout_s: float = setting(
+        1.5, "CLERK_JWKS_TIMEOUT_S", "the auth service's value, seconds between 0.1 and 30", gt=0, le=30
+    )
+    max_header_bytes: int = setting(
+        32_768,
+        "INKWELL_MAX_HEADER_BYTES",
+        "bytes of request headers accepted (431 above), 4096 to 1048576",
+        ge=4096,
+        le=1_048_576,
+    )
+    max_token_bytes: int = setting(
+        8192,
+        "INKWELL_MAX_TOKEN_BYTES",
+        "bytes of session token accepted (401 TOKEN_TOO_LARGE above), 1024 to 65536",
+        ge=1024,
+        le=65_536,
+    )
     readiness_timeout_s: float = setting(
         1.0, "INKWELL_READINESS_TIMEOUT_S", "seconds between 0.05 and 10", gt=0.05, le=10
     )
@@ -131,12 +157,25 @@ class GatewaySettings(BaseServiceSettings):
         return OpsAccess(parse_users(self.ops_users_raw), parse_org_roles(self.ops_org_roles_raw))
 
     def cross_check(self) -> list[str]:
+        """Settings that are valid alone but wrong together (each names the variables and the fix)."""
         problems = super().cross_check()
         if self.is_production and self.ops_loopback:
             problems.append(
                 "INKWELL_OPS_LOOPBACK: loopback access to /ops is refused in production (behind a proxy every "
                 "request comes from loopback). Fix: unset INKWELL_OPS_LOOPBACK and list operators in "
                 "INKWELL_OPS_USERS or INKWELL_OPS_ORG_ROLES"
+            )
+        if self.auth_timeout_s < self.jwks_timeout_s + AUTH_DEADLINE_MARGIN_S:
+            problems.append(
+                f"INKWELL_AUTH_TIMEOUT_S: {self.auth_timeout_s:g} s is not longer than CLERK_JWKS_TIMEOUT_S "
+                f"({self.jwks_timeout_s:g} s) + {AUTH_DEADLINE_MARGIN_S:g} s, so a hung Clerk would be reported "
+                f"as AUTH_UNAVAILABLE. Fix: set INKWELL_AUTH_TIMEOUT_S to at least "
+                f"{self.jwks_timeout_s + AUTH_DEADLINE_MARGIN_S:g}, or lower CLERK_JWKS_TIMEOUT_S"
+            )
+        if self.max_token_bytes + 64 > self.max_header_bytes:
+            problems.append(
+                "INKWELL_MAX_TOKEN_BYTES: a token of that size does not fit in INKWELL_MAX_HEADER_BYTES. "
+                "Fix: raise INKWELL_MAX_HEADER_BYTES or lower INKWELL_MAX_TOKEN_BYTES"
             )
         return problems
 

@@ -1,6 +1,5 @@
 """What every route shares: backends, the session cache, and the one auth dependency."""
 
-import logging
 from typing import Annotated
 
 import grpc
@@ -9,7 +8,6 @@ from fastapi import Depends, Request
 from gateway.accounting import READ_METHODS, USER_KEY, RequestAccounting
 from gateway.auth import AuthenticatedUser, Authenticator
 from gateway.backends import Backends
-from gateway.log_collapse import CollapsingLogger
 from gateway.loop_watch import SERVING, LoopWatch
 from gateway.ratelimit import CHARGED_KEY, FairShare, charge
 from gateway.read_cache import ReadCache
@@ -34,7 +32,6 @@ class GatewayState:
         self.settings = settings
         self.backends = Backends()
         self.session_cache = SessionCache(settings.session_cache_size)
-        self.failure_log = CollapsingLogger(logging.getLogger("inkwell.gateway.auth"), settings.failure_log_window_s)
         self._authenticator: Authenticator | None = None
         self._index: IndexClient | None = None
         self._today: TodayWorkflow | None = None
@@ -46,12 +43,15 @@ class GatewayState:
         self.loop_watch = LoopWatch(settings.loop_block_warn_ms)
         self.plans: Plans = load_plans(settings.plans_file)
         self.llm_channel: grpc.aio.Channel | None = None
+        self.draining = False
+
+    def begin_drain(self) -> None:
+        """SIGTERM arrived: /readyz answers 503 from now on; requests are still served."""
+        self.draining = True
 
     def open(self) -> None:
         auth = self.backends.add("auth", self.settings.auth_address, AUTH_SERVICE_NAME)
-        self._authenticator = Authenticator(
-            auth.channel, self.session_cache, self.failure_log, self.settings.auth_timeout_s
-        )
+        self._authenticator = Authenticator(auth.channel, self.session_cache, self.settings.auth_timeout_s)
         index = self.backends.add("index", self.settings.index_address, INDEX_SERVICE_NAME)
         self._index = IndexClient(index.channel, self.settings.index_timeout_s)
         self.identities = ServiceIdentities(

@@ -17,9 +17,11 @@ from gateway.state import CurrentUser, GatewayState
 from gateway.workflow import subscriptions
 from inkwell.llm.v1 import llm_service_pb2 as llm_pb
 from inkwell.llm.v1 import llm_service_pb2_grpc as llm_grpc
-from libs.runtime.client import call_metadata
+from libs.runtime.client import call_metadata, call_timeout
 from libs.runtime.errors import from_rpc_error
 from libs.runtime.protoenum import from_enum
+
+USAGE_TIMEOUT_S = 5.0  # cap of one GetUsage call; less when the request has less time left
 
 router = APIRouter(prefix="/api/subscription", tags=["subscription"])
 
@@ -35,7 +37,9 @@ async def _usage(request: Request, token: str, since: float = 0.0) -> list[dict[
     stub = llm_grpc.LlmServiceStub(state.llm_channel)
     since_ts = timestamp_pb2.Timestamp(seconds=int(since))
     try:
-        reply = await stub.GetUsage(llm_pb.GetUsageRequest(since=since_ts), timeout=5.0, metadata=call_metadata(token))
+        reply = await stub.GetUsage(
+            llm_pb.GetUsageRequest(since=since_ts), timeout=call_timeout(USAGE_TIMEOUT_S), metadata=call_metadata(token)
+        )
     except grpc.aio.AioRpcError as exc:
         remote = from_rpc_error(exc)
         raise ApiError(502, "USAGE_UNAVAILABLE", f"usage records are unavailable ({remote.reason})") from None

@@ -100,6 +100,54 @@ async def start_auth_service(tmp_path: Path) -> AsyncIterator[Any]:
         await harness.close()
 
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tree_status() -> set[str] | None:
+    """`git status --porcelain` of the checkout (ignored files excluded, as .gitignore says),
+    or None outside a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return set(out.splitlines())
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_TREE_BEFORE] = _tree_status()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tests write only under temporary directories: the run fails if the working tree changed."""
+    before = session.config.stash.get(_TREE_BEFORE, None)
+    after = _tree_status()
+    if before is None or after is None:
+        return
+    changed = sorted(after - before)
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = "the test run changed the working tree (tests must write under tmp_path):\n  " + "\n  ".join(
+            changed[:50]
+        )
+        if reporter is not None:
+            reporter.write_line(message, red=True)
+        else:  # pragma: no cover
+            print(message)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_TREE_BEFORE = pytest.StashKey[set[str] | None]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """The machine is shared and has 2 cores: one torch thread per test process."""
     try:

@@ -82,6 +82,31 @@ async def test_jwks_outage_serves_cached_keys_and_fails_fast_on_unknown_kid(
     assert await verify(auth, tokens.mint()) == "user_alice"
 
 
+async def test_unknown_kid_verifies_once_the_jwks_outage_ends(
+    start_auth_service: Any, fake_clerk: FakeClerk, tokens: TokenFactory, tmp_path: Any
+) -> None:
+    """Keys rotated during an outage: the 30 s unknown-kid cooldown must not outlast the outage,
+    and the refusal during the outage must not show the client the internal JWKS URL."""
+    auth = await start_auth_service(**clerk_env(fake_clerk, tmp_path / "d"))
+    await wait_ready(auth)
+    fake_clerk.mode = "down"
+    new_key = SigningKey.generate("ins_2rotatedduringoutage")
+    rotated = TokenFactory(new_key, ISSUER, azp=tokens.azp).mint()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await auth.stub.VerifySession(pb.VerifySessionRequest(token=rotated), timeout=10)
+    assert single_error_info(caught.value).reason == "JWKS_UNAVAILABLE"
+    shown = (caught.value.details() or "") + repr(dict(single_error_info(caught.value).metadata))
+    assert fake_clerk.url not in shown and "127.0.0.1" not in shown and "jwks.json" not in shown
+    fake_clerk.frontend_keys = [new_key, fake_clerk.frontend_keys[0]]
+    fake_clerk.mode = "ok"
+    back = time.monotonic()
+    result = await verify(auth, rotated)
+    while result == "JWKS_UNAVAILABLE" and time.monotonic() - back < 5:
+        result = await verify(auth, rotated)
+    assert result == "user_alice"
+    assert time.monotonic() - back < 2.5, "the unknown-kid cooldown outlasted the outage"
+
+
 async def test_unreachable_jwks_at_startup_is_not_ready_and_says_why(
     start_auth_service: Any, fake_clerk: FakeClerk, tokens: TokenFactory, tmp_path: Any
 ) -> None:

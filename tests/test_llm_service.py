@@ -3,6 +3,7 @@ OpenAI wire format, the real openai client), and the real local loading/generati
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from inkwell.llm.v1 import llm_service_pb2 as pb
 from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
@@ -20,6 +22,8 @@ from libs.runtime.errors import from_rpc_error
 from libs.runtime.settings import load
 from services.auth.dev_issuer import DevIssuer
 from services.llm.main import start_llm
+from services.llm.readiness import assess
+from services.llm.service import SERVICE_NAME
 from services.llm.settings import LlmSettings
 from tests.support.fake_router import FakeRouter, error, ok
 from tests.support.grpc_errors import single_error_info
@@ -47,6 +51,7 @@ def router() -> Any:
 class Llm:
     def __init__(self, running: Any, channel: grpc.aio.Channel, token: str) -> None:
         self.running = running
+        self.channel = channel
         self.stub = pb_grpc.LlmServiceStub(channel)
         self.md = [("authorization", f"Bearer {token}")]
 
@@ -91,6 +96,7 @@ async def start(start_auth_service: Any, tmp_path: Path) -> AsyncIterator[Any]:
                 "HF_TOKEN": "hf_service_token",
                 "INKWELL_HF_BASE_URL": base_url,
                 "INKWELL_TORCH_THREADS": 1,
+                "INKWELL_PACKAGED_MODELS": "false",  # the packaged SmolLM2 has its own test module
                 **env,
             },
         )
@@ -218,9 +224,12 @@ async def test_intermittent_500s_are_retried_on_the_same_target(start: Any, rout
 
 
 async def test_no_call_outlives_its_deadline(start: Any, router: FakeRouter) -> None:
+    """The server, not only the client, gives up at the caller's deadline: every upstream call it
+    started is hung up by then, and none starts after it."""
     router.default = {QWEN72: {**ok(VALID), "sleep": 5}, LLAMA8: {**ok(VALID), "sleep": 5}}
     llm = await start(f"{router.url}/v1")
     started = time.monotonic()
+    deadline = started + 1.5
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await llm.structured(timeout=1.5)
     elapsed = time.monotonic() - started
@@ -228,6 +237,37 @@ async def test_no_call_outlives_its_deadline(start: Any, router: FakeRouter) -> 
     assert caught.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     if caught.value.code() == grpc.StatusCode.UNAVAILABLE:
         assert single_error_info(caught.value).reason == "ALL_PROVIDERS_FAILED"
+    calls = router.chat_requests()
+    assert calls, "the slow upstream was never called"
+    hung_up = await asyncio.to_thread(router.wait_cancelled, len(calls), 3.0)
+    assert hung_up and len(router.cancelled) == len(router.chat_requests()), "an upstream call outlived the deadline"
+    assert all(c["closed"] <= deadline + 0.3 for c in router.cancelled), router.cancelled
+    assert all(c["at"] <= deadline for c in router.chat_requests())
+
+
+async def test_readiness_is_serving_only_while_a_candidate_can_answer(start: Any, router: FakeRouter) -> None:
+    healthy = await start(f"{router.url}/v1")
+    assert await wait_health(healthy, health_pb2.HealthCheckResponse.SERVING)
+    # No HF token and no local model downloaded: no candidate of any purpose can answer.
+    dead = await start(f"{router.url}/v1", HF_TOKEN="")
+    assert await wait_health(dead, health_pb2.HealthCheckResponse.NOT_SERVING)
+    found = assess(dead.running.router, dead.running.registry)
+    assert not found.ready and "NOT_CONFIGURED" in found.detail and not found.answerable
+    # A wrong base URL (every path 404) is as dead.
+    wrong = await start(f"{router.url}/hf/v1")
+    assert await wait_health(wrong, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+
+async def wait_health(llm: Llm, want: int, timeout_s: float = 8.0) -> bool:
+    """True once the LLM service's health says `want`; False when it never does in time."""
+    stub = health_pb2_grpc.HealthStub(llm.channel)
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        reply = await stub.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=2)
+        if reply.status == want:
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 @pytest.mark.parametrize(
@@ -303,7 +343,7 @@ async def test_list_models_reports_availability(start: Any, router: FakeRouter) 
     listing = await llm.stub.ListModels(pb.ListModelsRequest(), metadata=llm.md, timeout=5)
     states = {m.model: m.state for m in listing.remote}
     assert states == {QWEN72: pb.REMOTE_MODEL_STATE_AVAILABLE, LLAMA8: pb.REMOTE_MODEL_STATE_MODEL_UNAVAILABLE}
-    assert {m.name for m in listing.local} == {"qwen2.5-0.5b-instruct", "tinyllama-1.1b-chat"}
+    assert {m.name for m in listing.local} == {"qwen2.5-0.5b-instruct", "tinyllama-1.1b-chat", "smollm2-135m-instruct"}
 
 
 async def test_usage_is_recorded_per_user(start: Any, router: FakeRouter) -> None:
@@ -336,10 +376,27 @@ async def test_local_model_runs_and_its_gibberish_is_refused_honestly(
     )
     assert text.provenance.provider == "local" and text.provenance.served_by == "local"
     assert text.provenance.served_model == "Qwen/Qwen2.5-0.5B-Instruct" and text.usage.completion_tokens > 0
-    _, attempts = await llm.refusal(timeout=60, purpose="agent", max_tokens=12)
+    # uniqueItems is not something the grammar enforces: the schema goes in the prompt, labelled.
+    unenforceable = {"type": "array", "items": {"type": "integer"}, "minItems": 3, "uniqueItems": True}
+    _, attempts = await llm.refusal(timeout=60, purpose="agent", max_tokens=12, json_schema=json.dumps(unenforceable))
     local = [a for a in attempts if a["provider"] == "local"]
     assert local and local[0]["model"] == "qwen2.5-0.5b-instruct"
     assert [a["error_class"] for a in local] == ["OUTPUT", "OUTPUT"]  # first try, then the one re-ask
+    assert local[0]["shape"] == "prompted" and "grammar: the grammar cannot enforce" in local[0]["detail"]
+
+
+async def test_local_structured_output_is_constrained_and_valid(
+    start: Any, router: FakeRouter, tiny_qwen: Path, tmp_path: Path
+) -> None:
+    install_tiny_qwen(tmp_path / "hf", tiny_qwen)
+    llm = await start(f"{router.url}/hf/v1")  # remote route dead: only the local (noise) model answers
+    for temperature in (0.0, 1.0):
+        reply = await llm.structured(timeout=60, purpose="agent", max_tokens=80, temperature=temperature)
+        p = reply.provenance
+        assert p.output_stage == pb.OUTPUT_STAGE_CONSTRAINED and p.provider == "local"
+        assert p.served_model == "Qwen/Qwen2.5-0.5B-Instruct" and p.attempts[-1].shape == pb.REQUEST_SHAPE_CONSTRAINED
+        value = json.loads(reply.json)
+        assert set(value) == {"title", "minutes"} and isinstance(value["minutes"], int) and value["minutes"] >= 1
 
 
 async def test_agents_fall_back_to_remote_when_no_local_model_is_ready(start: Any, router: FakeRouter) -> None:

@@ -75,6 +75,11 @@ def test_gateway_bad_settings(tmp_path: Path) -> None:
 
 
 def test_sigterm_goes_not_serving_then_stops(tmp_path: Path) -> None:
+    """SIGTERM: health says NOT_SERVING at once while calls are still answered for the drain
+    window (INKWELL_DRAIN_S), then the process stops cleanly."""
+    from inkwell.auth.v1 import auth_service_pb2 as pb
+    from inkwell.auth.v1 import auth_service_pb2_grpc as pb_grpc
+
     port = free_port()
     log = tmp_path / "auth.log"
     proc = spawn(
@@ -85,20 +90,33 @@ def test_sigterm_goes_not_serving_then_stops(tmp_path: Path) -> None:
         INKWELL_DATA_DIR=str(tmp_path),
         ALLOW_UNVERIFIED_JWT_DEV="true",
         INKWELL_SHUTDOWN_GRACE_S="2",
+        INKWELL_DRAIN_S="3",
     )
+    service = "inkwell.auth.v1.AuthService"
     try:
         wait_for_log(log, "readiness changed")
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            status = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service="inkwell.auth.v1.AuthService"), timeout=5
-            )
+            health = health_pb2_grpc.HealthStub(channel)
+            status = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert status.status == health_pb2.HealthCheckResponse.SERVING
-        proc.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            wait_for_log(log, "shutting down")
+            status = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            # Still answering during the drain: a bad token is judged (UNAUTHENTICATED), not refused.
+            try:
+                pb_grpc.AuthServiceStub(channel).VerifySession(pb.VerifySessionRequest(token="x.y.z"), timeout=5)
+                raise AssertionError("a malformed token verified")
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.UNAUTHENTICATED, exc
+            assert proc.poll() is None, "the process stopped inside its drain window"
         assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - signalled >= 3
     finally:
         proc.kill()
     events = [line.get("event") for line in log_lines(log)]
-    assert events.index("shutting down") < events.index("stopped")
+    assert events.index("shutting down") < events.index("drain window over; stopping") < events.index("stopped")
     warning = [line for line in log_lines(log) if line.get("reason") == "UNVERIFIED_JWT_SETTING_IGNORED"]
     assert warning and "INKWELL_ENV=development" in warning[0]["event"]
     assert all(line.get("level") for line in log_lines(log)), "every log line is JSON"
@@ -138,3 +156,70 @@ def test_dev_token_cli_mints_tokens_the_service_verifies(tmp_path: Path) -> None
         proc.terminate()
         proc.wait(timeout=15)
     assert "eyJ" not in log.read_text(), "tokens must never be logged"
+
+
+def test_gateway_drains_under_load_and_flushes_collapsed_lines_at_exit(tmp_path: Path) -> None:
+    """SIGTERM under load: /readyz turns 503 SHUTTING_DOWN, every request sent during the drain
+    window is served (none refused), the process exits 0, and the "(repeated) N" summary of a
+    flood of identical failures reaches the log when it stops."""
+    import asyncio
+
+    import httpx
+
+    port = free_port()
+    log = tmp_path / "gateway.log"
+    proc = spawn(
+        "gateway",
+        log,
+        INKWELL_GATEWAY_PORT=port,
+        INKWELL_DATA_DIR=str(tmp_path / "data"),
+        INKWELL_AUTH_ADDR=f"127.0.0.1:{free_port()}",  # no auth needed: every request is TOKEN_MISSING
+        INKWELL_DRAIN_S="3",
+        INKWELL_SHUTDOWN_GRACE_S="2",
+    )
+    url = f"http://127.0.0.1:{port}"
+    refused: list[str] = []
+    statuses: list[int] = []
+
+    async def flood(client: httpx.AsyncClient, stop: asyncio.Event, loaded: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                statuses.append((await client.get("/api/auth/me")).status_code)
+            except httpx.TransportError as exc:
+                refused.append(type(exc).__name__)
+            if len(statuses) >= 100:
+                loaded.set()
+
+    async def scenario() -> tuple[int, float]:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            for _ in range(999):
+                assert (await client.get("/api/auth/me")).status_code == 401
+            stop, loaded = asyncio.Event(), asyncio.Event()
+            workers = [asyncio.create_task(flood(client, stop, loaded)) for _ in range(20)]
+            await loaded.wait()  # under load before the signal
+            signalled = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            ready = await client.get("/readyz")
+            while ready.status_code != 503 or ready.json()["error"]["reason"] != "SHUTTING_DOWN":
+                ready = await client.get("/readyz")
+            before = len(statuses)
+            await asyncio.sleep(max(0.0, 2.5 - (time.monotonic() - signalled)))  # load for most of the 3 s drain
+            stop.set()
+            await asyncio.gather(*workers)
+            return len(statuses) - before, signalled
+
+    try:
+        wait_for_log(log, "gateway started")
+        served_during_drain, signalled = asyncio.run(scenario())
+        assert proc.wait(timeout=20) == 0
+        assert time.monotonic() - signalled >= 3
+    finally:
+        proc.kill()
+    assert refused == [], f"{len(refused)} requests refused during the drain window"
+    assert served_during_drain > 20 and set(statuses) == {401}
+    lines = log_lines(log)
+    summaries = [line for line in lines if line.get("event") == "authentication failed (repeated)"]
+    total = sum(line["repeated"] for line in summaries)
+    firsts = [line for line in lines if line.get("event") == "authentication failed"]
+    assert len(firsts) + total == 999 + len(statuses), (len(firsts), total, len(statuses))
+    assert summaries and lines.index(summaries[-1]) > [line.get("event") for line in lines].index("stopped")

@@ -75,7 +75,27 @@ def test_enum_reasons_are_in_the_catalog() -> None:
     for value in [*ErrorClass, *(s for s in RouteState if s not in (RouteState.OK, RouteState.UNKNOWN))]:
         assert value.value in CATALOG, value
     assert {"OFFLINE", "NOT_FOUND", "UNAUTHORIZED", "DISK_FULL", "CORRUPT"} <= set(CATALOG)
-    assert DownloadState.FAILED and State.FAILED  # states are not reasons; their reasons are checked above
+    # A FAILED download carries the reason `classify` gives it: each one it can give is catalogued.
+    import errno
+
+    from huggingface_hub import errors as hf_errors
+
+    from libs.model_registry.hub import DownloadFailed, classify
+
+    failures = [
+        hf_errors.OfflineModeIsEnabled("offline"),
+        ConnectionError("refused"),
+        TimeoutError("slow"),
+        OSError(errno.ENOSPC, "No space left on device"),
+        RuntimeError("unexpected"),
+        DownloadFailed("CORRUPT", "checksum mismatch"),
+    ]
+    reasons = {classify(exc).reason for exc in failures}
+    assert reasons == {"OFFLINE", "DISK_FULL", "DOWNLOAD_FAILED", "CORRUPT"}
+    assert reasons <= set(CATALOG), reasons - set(CATALOG)
+    # States are not reasons: no state name may pass for a reason code in replies or logs.
+    states = {s.value for s in State} | {s.value for s in DownloadState if s is not DownloadState.CANCELLED}
+    assert not states & set(CATALOG), states & set(CATALOG)
 
 
 def test_catalog_entries_are_complete() -> None:

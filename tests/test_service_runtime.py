@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from inkwell.auth.v1 import auth_service_pb2 as pb
 from libs.runtime import context
-from libs.runtime.client import call_metadata, deadline
+from libs.runtime.client import call_metadata, call_timeout, deadline
 from libs.runtime.errors import ServiceError, from_rpc_error
 from libs.runtime.identity import InternalTokenVerifier, internal_key_cache
 from libs.runtime.server import ServiceServer, start_server
@@ -34,6 +34,11 @@ def identity_bytes(request: bytes, ctx: grpc.aio.ServicerContext) -> bytes:
     return f"{current.identity.user_id}|{current.request_id}|{current.trace_id}".encode()
 
 
+def budget(request: bytes, ctx: grpc.aio.ServicerContext) -> bytes:
+    """What an outbound call made while serving this request would get as its timeout."""
+    return f"{call_timeout(30.0):.3f}".encode()
+
+
 async def fail(request: bytes, ctx: grpc.aio.ServicerContext) -> bytes:
     if request == b"expected":
         raise ServiceError(
@@ -47,7 +52,11 @@ def register(server: grpc.aio.Server) -> None:
         return grpc.unary_unary_rpc_method_handler(fn)
 
     server.add_generic_rpc_handlers(
-        [grpc.method_handlers_generic_handler(SERVICE, {"Whoami": raw(identity_bytes), "Fail": raw(fail)})]
+        [
+            grpc.method_handlers_generic_handler(
+                SERVICE, {"Whoami": raw(identity_bytes), "Fail": raw(fail), "Budget": raw(budget)}
+            )
+        ]
     )
 
 
@@ -245,6 +254,18 @@ async def test_graceful_stop_marks_everything_not_serving(stack: Any) -> None:
     for name in ("", SERVICE):
         status = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
         assert status.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_the_callers_remaining_deadline_caps_outbound_calls(stack: Any, tokens: TokenFactory) -> None:
+    auth, _server, channel = stack
+    token = await internal_token(auth, tokens)
+    md = [("authorization", f"Bearer {token}")]
+    short = float(await channel.unary_unary(f"/{SERVICE}/Budget")(b"", timeout=1.5, metadata=md))
+    assert 0.5 < short <= 1.5, short
+    long = float(await channel.unary_unary(f"/{SERVICE}/Budget")(b"", timeout=300, metadata=md))
+    assert long == 30.0  # capped by the call's own limit
+    unbounded = float(await channel.unary_unary(f"/{SERVICE}/Budget")(b"", metadata=md))
+    assert unbounded == 30.0
 
 
 def test_outbound_metadata_and_deadlines() -> None:

@@ -235,8 +235,9 @@ def test_rca_over_the_run(tracker: Tracker) -> None:
         issue = issues[code]
         assert (issue["subsystem"], issue["klass"], issue["first_failing"]) == (subsystem, klass, first), issue
         assert issue["status"] == "Open" and issue["files"] and issue["fix"]
-    # The rest of the run's issues are the local LLM models the fake hub does not hold.
-    assert set(issues) - set(expected) <= {"NOT_FOUND"}, set(issues)
+    # The rest of the run's issues are the local LLM models the fake hub does not hold, and so
+    # (its only route being dead) the llm saying honestly that no candidate can answer.
+    assert set(issues) - set(expected) <= {"NOT_FOUND", "NO_CANDIDATE_READY"}, set(issues)
     assert effects(issues["KID_UNKNOWN"]) == {("gateway", "inkwell.gateway.auth", "/api/auth/me")}
     assert effects(issues["ISSUER_NOT_ALLOWED"]) == {("gateway", "inkwell.gateway.auth", "/api/today-workflow/status")}
     assert effects(issues["INDEX_NOT_READY"]) == {("gateway", "inkwell.gateway", "/api/index/documents")}

@@ -489,7 +489,11 @@ def test_ops_page_screenshot_in_headless_chromium(stack: Any) -> None:
     import subprocess
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Debian's chromium is installed by .ci/run (apt-get install chromium)"
+    assert chromium, (
+        "chromium is not installed, and this test renders the ops page in a headless browser. "
+        "Install it with `sudo apt-get install chromium`; `make test` does it itself when run as root "
+        "(as .ci/run does), otherwise it prints this same hint before the run"
+    )
     services, _ = stack
     out = Path(__file__).resolve().parents[1] / "docs" / "ops-page.png"
     profile = services.root / "chromium-profile"

@@ -33,10 +33,14 @@ from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from libs.model_registry.catalog import load_catalog  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-QWEN72 = "Qwen/Qwen2.5-72B-Instruct"  # purpose "structured": remote:qwen2.5-72b-instruct (primary)
-LLAMA8 = "meta-llama/Llama-3.1-8B-Instruct"  # remote:llama-3.1-8b-instruct (first fallback)
+# Model ids come from the registry file only (a test fails if other code names one).
+_REMOTE = load_catalog(environ={}).remote_models
+QWEN72 = _REMOTE["qwen2.5-72b-instruct"].model  # purpose "structured": primary
+LLAMA8 = _REMOTE["llama-3.1-8b-instruct"].model  # first fallback
 PURPOSE = "structured"
 SCHEMA = {
     "type": "object",

@@ -37,9 +37,13 @@ from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import IO, Any  # noqa: E402
 
+from libs.model_registry.catalog import load_catalog  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-QWEN72 = "Qwen/Qwen2.5-72B-Instruct"
-LLAMA8 = "meta-llama/Llama-3.1-8B-Instruct"
+# Model ids come from the registry file only (a test fails if other code names one).
+_REMOTE = load_catalog(environ={}).remote_models
+QWEN72 = _REMOTE["qwen2.5-72b-instruct"].model
+LLAMA8 = _REMOTE["llama-3.1-8b-instruct"].model
 ME = "/api/auth/me"
 TODAY_ROUTE = "/api/today-workflow"
 GENERATE = "/api/today-workflow/generate"

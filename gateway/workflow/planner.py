@@ -18,7 +18,7 @@ from gateway.workflow.pillars import ACTION_URLS, fallback_for, plan_schema
 from gateway.workflow.store import Task
 from inkwell.llm.v1 import llm_service_pb2 as llm_pb
 from inkwell.llm.v1 import llm_service_pb2_grpc as llm_grpc
-from libs.runtime.client import call_metadata
+from libs.runtime.client import call_metadata, call_timeout
 from libs.runtime.errors import from_rpc_error
 from libs.runtime.protoenum import from_enum
 
@@ -124,7 +124,7 @@ class Planner:
         self.clock = clock
 
     async def _ask(self, identity_token: str, date: str, pillars: tuple[str, ...], deadline: float) -> LlmAnswer:
-        timeout = deadline - self.clock()
+        timeout = call_timeout(deadline - self.clock())
         if timeout < MIN_CALL_S:
             return LlmAnswer([], {}, "LLM_DEADLINE", f"the plan budget of {self.budget_s:g} s ran out")
         request = llm_pb.GenerateStructuredRequest(

@@ -17,7 +17,7 @@ import grpc
 
 from inkwell.index.v1 import index_service_pb2 as pb
 from inkwell.index.v1 import index_service_pb2_grpc as pb_grpc
-from libs.runtime.client import call_metadata
+from libs.runtime.client import call_metadata, call_timeout
 from libs.runtime.errors import RemoteError, from_rpc_error
 
 log = logging.getLogger("inkwell.index.client")
@@ -76,7 +76,7 @@ class IndexClient:
         request = pb.IndexDocumentsRequest(documents=_documents(documents), mode=pb.WRITE_MODE_BACKGROUND)
         try:
             response = await self.stub.IndexDocuments(
-                request, timeout=self.timeout_s, metadata=call_metadata(identity_token)
+                request, timeout=call_timeout(self.timeout_s), metadata=call_metadata(identity_token)
             )
         except grpc.aio.AioRpcError as exc:
             remote = from_rpc_error(exc)
@@ -89,7 +89,8 @@ class IndexClient:
 
     async def _call(self, method: Any, request: Any, identity_token: str, timeout_s: float | None) -> Any:
         try:
-            return await method(request, timeout=timeout_s or self.timeout_s, metadata=call_metadata(identity_token))
+            timeout = call_timeout(timeout_s or self.timeout_s)
+            return await method(request, timeout=timeout, metadata=call_metadata(identity_token))
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
 

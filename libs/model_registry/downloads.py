@@ -63,8 +63,10 @@ class DownloadManager:
         *,
         max_workers: int = 2,
         disk_free: Callable[[Path], int] | None = None,
+        use_packages: bool = True,
     ) -> None:
         self.catalog = catalog
+        self.use_packages = use_packages
         self.hub = hub
         self._disk_free = disk_free or (lambda path: shutil.disk_usage(path).free)
         self._lock = threading.Lock()
@@ -86,7 +88,7 @@ class DownloadManager:
             self._set(name, self._local_status(name, spec, current))
 
     def _local_status(self, name: str, spec: LocalModel, current: DownloadStatus | None) -> DownloadStatus:
-        packaged = packaged_path(spec)
+        packaged = packaged_path(spec) if self.use_packages else None
         if packaged is not None:
             return DownloadStatus(name, DownloadState.READY, source="package", path=packaged, updated_at=time.time())
         cached = self.hub.local_copy(spec)

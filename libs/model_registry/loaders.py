@@ -17,6 +17,7 @@ class CausalLM:
     entry: ModelEntry
     model: Any
     tokenizer: Any
+    source: str = ""  # "snapshot", "gguf" (converted now) or "cache" (converted earlier)
 
     @property
     def context_length(self) -> int:
@@ -65,14 +66,22 @@ def _dtype(name: str) -> Any:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
-def load_causal_lm(entry: ModelEntry, path: Path) -> CausalLM:
+def load_causal_lm(entry: ModelEntry, path: Path, dequantized_dir: Path | None = None) -> CausalLM:
+    """A snapshot directory, or a .gguf file (dequantized once, then loaded from the cache)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
+    if path.suffix == ".gguf":
+        from libs.model_registry.gguf import load_gguf
+
+        cache_root = dequantized_dir or path.parent / "dequantized"
+        model, tokenizer, source = load_gguf(path, cache_root, _dtype(entry.spec.dtype))
+        model.eval()
+        return CausalLM(entry, model, tokenizer, source)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype(entry.spec.dtype), local_files_only=True)
     model.eval()
-    return CausalLM(entry, model, tokenizer)
+    return CausalLM(entry, model, tokenizer, "snapshot")
 
 
 def load_sentence_encoder(entry: ModelEntry, path: Path) -> SentenceEncoder:

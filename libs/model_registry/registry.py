@@ -60,7 +60,11 @@ class ModelRegistry:
             settings.hub_timeout_s,
         )
         self.downloads = DownloadManager(
-            self.catalog, self.hub, max_workers=settings.download_workers, disk_free=disk_free
+            self.catalog,
+            self.hub,
+            max_workers=settings.download_workers,
+            disk_free=disk_free,
+            use_packages=settings.use_packaged_models,
         )
         self.loader = ModelLoader(
             self.catalog,

@@ -11,6 +11,10 @@ from libs.runtime.settings import BaseServiceSettings, setting
 
 
 class ModelRegistrySettings(BaseServiceSettings):
+    @property
+    def dequantized_dir(self) -> Path:
+        return self.dequantized_cache or self.data_dir / "models" / "dequantized"
+
     models_file: Path = setting(
         DEFAULT_MODELS_FILE, "INKWELL_MODELS_FILE", "point it at the registry file, libs/config/models.toml"
     )
@@ -34,5 +38,15 @@ class ModelRegistrySettings(BaseServiceSettings):
     )
     torch_threads: int | None = setting(
         None, "INKWELL_TORCH_THREADS", "CPU threads for model inference, 1 to 64 (default: torch's choice)", ge=1, le=64
+    )
+    use_packaged_models: bool = setting(
+        True,
+        "INKWELL_PACKAGED_MODELS",
+        "true to use models shipped in installed Python packages (offline), false to ignore them",
+    )
+    dequantized_cache: Path | None = setting(
+        None,
+        "INKWELL_DEQUANTIZED_CACHE",
+        "a writable directory for GGUF models converted to safetensors (default: INKWELL_DATA_DIR/models/dequantized)",
     )
     download_workers: int = setting(2, "INKWELL_DOWNLOAD_WORKERS", "parallel model downloads, 1 to 8", ge=1, le=8)

@@ -66,7 +66,7 @@ class Record:
     @property
     def count(self) -> int:
         """Occurrences this line stands for: itself plus the repeats the log collapsed into it. A
-        gateway flush summary (`window_s` set, gateway/log_collapse.py) only reports repeats."""
+        flush summary (`window_s` set, libs/runtime/signatures.py) only reports repeats."""
         if self.repeated and "window_s" in self.fields:
             return self.repeated
         return 1 + self.repeated

@@ -69,8 +69,19 @@ def call_metadata(internal_token: str | None = None) -> list[tuple[str, str]]:
     return metadata
 
 
+NO_DEADLINE_S = 86_400.0  # grpc reports "no deadline" as a huge time_remaining()
+
+
 def deadline(cap_s: float, remaining_s: float | None = None) -> float:
     """min(time the caller has left, this hop's cap): no call goes out without a deadline."""
-    if remaining_s is None or remaining_s > 86_400:  # grpc reports "no deadline" as a huge number
+    if remaining_s is None or remaining_s > NO_DEADLINE_S:
         return cap_s
     return max(0.001, min(remaining_s, cap_s))
+
+
+def call_timeout(cap_s: float) -> float:
+    """The `timeout` of an outbound call made while serving a request: the time the current
+    request's caller has left (its gRPC deadline, or the gateway route's budget), capped by this
+    call's own limit. Every outbound call uses it, so no hop outlives its caller."""
+    ctx = context.get()
+    return deadline(cap_s, ctx.remaining() if ctx is not None else None)

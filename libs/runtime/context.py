@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -34,6 +35,11 @@ class RequestContext:
     trace_id: str
     span_id: str = field(default_factory=lambda: secrets.token_hex(8))
     identity: Identity | None = None
+    deadline_at: float | None = None  # time.monotonic() by which the caller wants an answer
+
+    def remaining(self) -> float | None:
+        """Seconds the caller has left (None: it set no deadline)."""
+        return None if self.deadline_at is None else max(0.0, self.deadline_at - time.monotonic())
 
     def traceparent(self) -> str:
         """W3C traceparent for the next hop (this hop's span as parent)."""
@@ -64,11 +70,15 @@ def parse_traceparent(value: str | None) -> str | None:
     return match.group(1)
 
 
-def start(request_id: str | None = None, traceparent: str | None = None) -> RequestContext:
-    """Begin a request context from inbound headers/metadata and make it current."""
+def start(
+    request_id: str | None = None, traceparent: str | None = None, timeout_s: float | None = None
+) -> RequestContext:
+    """Begin a request context from inbound headers/metadata (and the caller's deadline, if it
+    set one) and make it current."""
     ctx = RequestContext(
         request_id=sanitize_request_id(request_id),
         trace_id=parse_traceparent(traceparent) or secrets.token_hex(16),
+        deadline_at=None if timeout_s is None else time.monotonic() + max(0.0, timeout_s),
     )
     current.set(ctx)
     return ctx

@@ -31,9 +31,10 @@ def run_service(name: str, settings_type: type[S], start: Callable[[S], Awaitabl
         metrics.serve(getattr(settings, "metrics_port", None), getattr(settings, "host", "127.0.0.1"))
         running: Running = await start(settings)
         try:
-            await run_until_signal(running.server)
+            await run_until_signal(running.server, float(getattr(settings, "drain_s", 0.0)))
         finally:
             await running.stop()
+            logs.shutdown()
 
     try:
         asyncio.run(serve())

@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 
 from libs.runtime import context
+from libs.runtime.client import NO_DEADLINE_S
 from libs.runtime.errors import ServiceError
 from libs.runtime.identity import InternalTokenVerifier, bearer_from_metadata
 from libs.runtime.metrics import RPC_LATENCY
@@ -95,9 +96,11 @@ class RuntimeInterceptor(grpc.aio.ServerInterceptor):
 
     async def _begin(self, servicer_context: grpc.aio.ServicerContext, needs_identity: bool) -> None:
         metadata = servicer_context.invocation_metadata()
+        remaining = servicer_context.time_remaining()
         ctx = context.start(
             _metadata_value(metadata, context.REQUEST_ID_HEADER),
             _metadata_value(metadata, context.TRACEPARENT_HEADER),
+            remaining if remaining is not None and remaining < NO_DEADLINE_S else None,
         )
         if needs_identity:
             assert self.verifier is not None

@@ -2,8 +2,12 @@
 
 Rules (see research/auth.md): keys come only from the configured fetcher, never from a token;
 the last good key set keeps serving while a fetch fails; one fetch in flight at a time; an unknown
-`kid` triggers at most one refetch per cooldown, so a flood of random kids costs one fetch; every
-fetch has a timeout; a background task refreshes before the TTL runs out.
+`kid` triggers at most one refetch per cooldown, so a flood of random kids costs one fetch; the
+cooldown guards a healthy key set only: after a failed fetch an unknown kid may refetch again after
+at most a second, and the first good fetch after an outage ends the cooldown, so a token signed with
+a key rotated in during the outage verifies as soon as the issuer answers again; every fetch has a
+timeout; a background task refreshes before the TTL runs out. Client-facing messages never carry
+the fetch error (it names the internal JWKS URL): that goes to the log and `stats.last_error`.
 """
 
 from __future__ import annotations
@@ -132,8 +136,10 @@ class KeySetCache:
         JWKS_LOOKUPS.labels(self.name, "miss").inc()
         if self._inflight is None:
             now = self._clock()
-            # Until a first key set has loaded, retry sooner: that is a service still starting.
-            cooldown = self.cooldown_s if self._keys else min(1.0, self.cooldown_s)
+            # Until a key set has loaded, or after a failed fetch, retry sooner: a service still
+            # starting or an issuer coming back must not be shut out for the whole cooldown.
+            healthy = bool(self._keys) and self._last_fetch_ok
+            cooldown = self.cooldown_s if healthy else min(1.0, self.cooldown_s)
             if now - self._last_kid_refetch < cooldown:
                 raise self._miss_error(kid)
             self._last_kid_refetch = now
@@ -145,9 +151,7 @@ class KeySetCache:
 
     def _miss_error(self, kid: str) -> KeyLookupError:
         if not self._last_fetch_ok:
-            return JwksUnavailable(
-                f"{self.name} key set could not be fetched: {self.stats.last_error or 'no fetch yet'}"
-            )
+            return JwksUnavailable(f"the {self.name} key set could not be fetched; retry in a few seconds")
         return KidUnknown(f"key id {kid[:64]!r} is not in the {self.name} key set")
 
     async def refresh(self) -> None:
@@ -165,6 +169,8 @@ class KeySetCache:
             if not keys:
                 raise ValueError("key set has no usable signing keys")
             self._keys = keys
+            if not self._last_fetch_ok:
+                self._last_kid_refetch = float("-inf")  # the outage is over: so is its cooldown
             self._last_fetch_ok = True
             self.stats.last_error = ""
             self.stats.last_success_at = time.time()

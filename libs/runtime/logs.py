@@ -1,20 +1,44 @@
 """JSON log lines with the service name, request id and trace id on every line.
 
-Never pass tokens, keys or e-mail addresses as log fields: the formatter writes what it is given.
+Never pass tokens or keys as log fields. Attacker-controlled strings (token claims such as iss,
+azp, kid; headers) reach logs through fields and messages, so the formatter scrubs every e-mail
+address and truncates every string field to `MAX_FIELD_CHARS` (the event to `MAX_EVENT_CHARS`).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import re
 import sys
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import IO, Any
 
 from libs.runtime import context
 from libs.runtime.signatures import CollapseFilter, SignatureLog
+
+MAX_FIELD_CHARS = 200
+MAX_EVENT_CHARS = 2000
+_EMAIL = re.compile(r"[^\s@\"'<>(),;:]{1,64}@[^\s@\"'<>(),;:]{1,255}")
+
+
+def scrub(value: Any, limit: int = MAX_FIELD_CHARS) -> Any:
+    """E-mail addresses replaced by `<email>`, strings cut to `limit` characters (saying how long
+    they were); containers scrubbed item by item. Non-strings are returned unchanged."""
+    if isinstance(value, str):
+        value = _EMAIL.sub("<email>", value)
+        return value if len(value) <= limit else f"{value[:limit]}...(+{len(value) - limit} chars)"
+    if isinstance(value, dict):
+        return {scrub(str(k), 64): scrub(v, limit) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrub(v, limit) for v in value]
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return scrub(str(value), limit)
+
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "color_message"}
 
@@ -30,7 +54,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
-            "event": record.getMessage(),
+            "event": scrub(record.getMessage(), MAX_EVENT_CHARS),
         }
         ctx = context.get()
         if ctx is not None:
@@ -38,9 +62,9 @@ class JsonFormatter(logging.Formatter):
             payload["trace_id"] = ctx.trace_id
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
-                payload[key] = value
+                payload[key] = scrub(value)
         if record.exc_info:
-            payload["exc_info"] = self.formatException(record.exc_info)
+            payload["exc_info"] = _EMAIL.sub("<email>", self.formatException(record.exc_info))
         return json.dumps(payload, default=str, separators=(",", ":"))
 
 
@@ -90,6 +114,29 @@ class _JsonStreamHandler(logging.StreamHandler):  # type: ignore[type-arg,unused
 
 SIGNATURES = SignatureLog()
 RECENT = RecentRecords()
+_HANDLER: _JsonStreamHandler | None = None
+_COLLAPSE: CollapseFilter | None = None
+_FLUSH_EVERY_S = 5.0
+
+
+def flush_collapsed(force: bool = False) -> None:
+    """Write the "(repeated) N" summary of every collapse window that has closed (all of them
+    with `force`, as at shutdown), straight to the handler so the filter cannot drop them."""
+    handler, collapse = _HANDLER, _COLLAPSE
+    if handler is None or collapse is None:
+        return
+    for record in collapse.summaries(force=force):
+        handler.emit(record)
+
+
+def shutdown() -> None:
+    """Flush every pending collapse summary; run at exit and by the entry points when they stop."""
+    flush_collapsed(force=True)
+
+
+def _flush_loop() -> None:
+    while not threading.Event().wait(_FLUSH_EVERY_S):
+        flush_collapsed()
 
 
 def recent_lines(since_s: float) -> tuple[list[str], bool]:
@@ -105,14 +152,25 @@ def recent_records(since_s: float) -> list[dict[str, Any]]:
     return [json.loads(line) for line in RECENT.lines(since_s)[0]]
 
 
-def configure(service: str, level: str = "INFO") -> None:
+def configure(
+    service: str, level: str = "INFO", collapse_window_s: float = 60.0, stream: IO[str] | None = None
+) -> None:
     """Route every logger (ours, grpc's, uvicorn's) to one JSON stream on stderr. Identical
-    WARNING-or-worse signatures collapse to one line per minute with a count; every signature is
+    WARNING-or-worse signatures collapse to one line per window (`collapse_window_s`) and a
+    "(repeated) N" summary that is always written, at the latest at exit; every signature is
     also kept (with counts) for the ops page, and the WARNING-or-worse lines as written are kept
     in a bounded ring buffer (`recent_records`) for Diagnose."""
-    handler = _JsonStreamHandler(sys.stderr)
+    global _HANDLER, _COLLAPSE
+    if _HANDLER is not None:
+        shutdown()  # a reconfigured process keeps the counts of the old configuration
+    else:
+        atexit.register(shutdown)
+        threading.Thread(target=_flush_loop, name="log-collapse-flush", daemon=True).start()
+    handler = _JsonStreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(service))
-    handler.addFilter(CollapseFilter(60.0))
+    collapse = CollapseFilter(collapse_window_s)
+    handler.addFilter(collapse)
+    _HANDLER, _COLLAPSE = handler, collapse
     root = logging.getLogger()
     root.handlers[:] = [SIGNATURES, handler]
     root.setLevel(level.upper())

@@ -27,6 +27,9 @@ LLM_ATTEMPTS = Counter(
 )
 LLM_REPLIES = Counter("inkwell_llm_replies_total", "Replies by result", ["purpose", "result"])
 INDEX_READINESS = Gauge("inkwell_index_ready", "1 when the index state is the label's state", ["state"])
+INDEX_READINESS_WAITERS = Gauge(
+    "inkwell_index_readiness_waiters", "Requests waiting (within their deadline) for the index to be ready"
+)
 INDEX_QUEUE = Gauge("inkwell_index_queue_depth", "Queued indexing jobs")
 INDEX_DRAINED = Counter("inkwell_index_drained_documents_total", "Documents moved from the queue into indexes")
 INDEX_OUTBOX_DEPTH = Gauge("inkwell_index_outbox_depth", "Index outbox rows waiting to be delivered", ["state"])

@@ -233,6 +233,20 @@ CATALOG: dict[str, Reason] = dict(
         ),
         _r("METHOD_NOT_ALLOWED", "gateway", "info", K, "use the HTTP method the route documents"),
         _r("HTTP_ERROR", "gateway", "info", K, "see the message"),
+        _r(
+            "HEADERS_TOO_LARGE",
+            "gateway",
+            "info",
+            K,
+            "send fewer or smaller headers (or cookies); the cap is INKWELL_MAX_HEADER_BYTES",
+        ),
+        _r(
+            "SHUTTING_DOWN",
+            "runtime",
+            "info",
+            U,
+            "the process got SIGTERM and is draining (INKWELL_DRAIN_S): send new requests to another replica",
+        ),
         # --- models ---
         _r(
             "OFFLINE",
@@ -261,6 +275,14 @@ CATALOG: dict[str, Reason] = dict(
         _r("OUT_OF_MEMORY", "models", "warning", C, "the model did not fit while loading; a smaller one is used"),
         _r("MODEL_OUT_OF_MEMORY", "models", "warning", C, "the model did not fit while loading; a smaller one is used"),
         _r("MODEL_UNKNOWN", "models", "info", K, "use a model name from libs/config/models.toml"),
+        _r(
+            "MODEL_CACHE_UNWRITABLE",
+            "models",
+            "warning",
+            C,
+            "the dequantized GGUF cache cannot be written: point INKWELL_DEQUANTIZED_CACHE at a writable directory",
+        ),
+        _r("MODEL_PRELOAD_FAILED", "models", "error", D, "the local model failed to load: see the stack in the log"),
         # --- index ---
         _r("INDEX_NOT_READY", "index", "warning", U, "retry after RetryInfo, or write in BACKGROUND mode"),
         _r("INDEX_WRITE_PENDING", "index", "info", U, "the write is stored and will be indexed; check GetJob"),
@@ -305,6 +327,14 @@ CATALOG: dict[str, Reason] = dict(
         _r("DEADLINE", "llm", "warning", U, "the request ran out of time before a model answered"),
         _r("NO_LOCAL_MODEL", "llm", "info", C, "no local model is ready: see `inkwell models`"),
         _r("NO_CANDIDATES", "llm", "error", C, "the purpose has no candidates in libs/config/models.toml"),
+        _r(
+            "NO_CANDIDATE_READY",
+            "llm",
+            "error",
+            U,
+            "no model of any purpose can answer (the LLM service is NOT_SERVING): set HF_TOKEN, fix the route, "
+            "or `inkwell models pull`; the log line lists each candidate's state",
+        ),
         _r("ALL_PROVIDERS_FAILED", "llm", "error", U, "no provider produced valid output: see the attempts"),
         _r("UNREACHABLE", "llm", "warning", U, "the provider's base URL did not answer"),
         _r("USAGE_WRITE_FAILED", "llm", "error", D, "usage records could not be written: check the data directory"),

@@ -3,7 +3,9 @@
 Health: the server name "" is SERVING once the process listens (liveness); each service name is
 NOT_SERVING until the service says it can work (readiness). A fresh HealthServicer would answer
 SERVING for nothing and NOT_FOUND for unset names, so names are set explicitly here.
-SIGTERM/SIGINT: every name goes NOT_SERVING, then `server.stop(grace)` lets in-flight calls finish.
+SIGTERM/SIGINT: every name goes NOT_SERVING at once, the server keeps answering for the drain
+window (INKWELL_DRAIN_S, so a load balancer watching health moves traffic away first; a second
+signal cuts it short), then `server.stop(grace)` lets in-flight calls finish.
 """
 
 from __future__ import annotations
@@ -122,13 +124,18 @@ async def cancel_tasks(tasks: Iterable[asyncio.Task[Any]]) -> None:
             await task
 
 
-async def run_until_signal(running: ServiceServer) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+async def run_until_signal(running: ServiceServer, drain_s: float = 0.0) -> None:
+    """Serve until SIGTERM or SIGINT; then NOT_SERVING, keep serving `drain_s`, then stop."""
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    signals = asyncio.Queue[int]()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutting down", extra={"grace_s": running.grace_s})
+        loop.add_signal_handler(sig, signals.put_nowait, sig)
+    await signals.get()
+    log.info("shutting down", extra={"drain_s": drain_s, "grace_s": running.grace_s})
+    await running.health.enter_graceful_shutdown()  # every name NOT_SERVING; later set()s ignored
+    if drain_s > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(signals.get(), timeout=drain_s)
+    log.info("drain window over; stopping")
     await running.stop()
     log.info("stopped")

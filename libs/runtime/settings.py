@@ -50,6 +50,13 @@ class BaseServiceSettings(BaseSettings):
     shutdown_grace_s: float = setting(
         10.0, "INKWELL_SHUTDOWN_GRACE_S", "a number of seconds between 0 and 120", ge=0, le=120
     )
+    drain_s: float = setting(
+        5.0,
+        "INKWELL_DRAIN_S",
+        "seconds between 0 and 120 to keep serving, NOT_SERVING/503 on readiness, after SIGTERM",
+        ge=0,
+        le=120,
+    )
     # gRPC servers close each connection after this age (plus a grace for in-flight calls), so
     # clients re-resolve DNS and spread calls over replicas added since (headless Services).
     grpc_max_connection_age_s: float = setting(

@@ -61,29 +61,68 @@ class SignatureLog(logging.Handler):
 
 
 class CollapseFilter(logging.Filter):
-    """Lets the first line of a signature through, drops repeats inside the window, and marks the
-    next line after the window with `repeated` (how many were dropped) and first/last seen."""
+    """The one log-collapse mechanism: lets the first line of a signature through, drops repeats
+    inside the window, and reports the dropped count as a "(repeated)" summary line (with first
+    and last seen) on the next line after the window, or from `summaries()` when the window
+    closes with no further line, or at shutdown (`summaries(force=True)`): a count is never lost."""
 
     def __init__(self, window_s: float = 60.0) -> None:
         super().__init__()
         self.window_s = window_s
-        self._windows: dict[tuple[str, str, str], list[float]] = {}  # key -> [start, first, last, dropped]
+        self._windows: dict[tuple[str, str, str], _Window] = {}
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
         key = signature_key(record)
-        if key is None:
+        if key is None or getattr(record, "repeated", None) is not None:
             return True
         now = record.created
         with self._lock:
             window = self._windows.get(key)
-            if window is None or now - window[0] >= self.window_s:
-                if window is not None and window[3]:
-                    record.repeated = int(window[3])
-                    record.first_seen = window[1]
-                    record.last_seen = window[2]
-                self._windows[key] = [now, now, now, 0]
+            if window is None or now - window.started >= self.window_s:
+                if window is not None and window.dropped:
+                    record.repeated = window.dropped
+                    record.first_seen = window.first_seen
+                    record.last_seen = window.last_seen
+                self._windows[key] = _Window(now, now, now, 0, record)
                 return True
-            window[2] = now
-            window[3] += 1
+            window.last_seen = now
+            window.dropped += 1
             return False
+
+    def summaries(self, force: bool = False, now: float | None = None) -> list[logging.LogRecord]:
+        """Summary records for windows that have closed with dropped lines (every window with
+        dropped lines when `force`); their counts are reset so none is reported twice."""
+        now = time.time() if now is None else now
+        out = []
+        with self._lock:
+            for key, window in list(self._windows.items()):
+                closed = now - window.started >= self.window_s
+                if window.dropped and (force or closed):
+                    out.append(window.summary(self.window_s))
+                    window.dropped = 0
+                if closed:
+                    del self._windows[key]
+        return out
+
+
+@dataclass
+class _Window:
+    started: float
+    first_seen: float
+    last_seen: float
+    dropped: int
+    template: logging.LogRecord
+
+    def summary(self, window_s: float) -> logging.LogRecord:
+        """A line that stands for the dropped repeats only (`window_s` set marks it so for rca)."""
+        record = logging.makeLogRecord(vars(self.template))
+        record.msg, record.args = f"{self.template.getMessage()} (repeated)", None
+        record.exc_info = record.exc_text = None
+        record.created = time.time()
+        record.msecs = (record.created % 1) * 1000
+        record.repeated = self.dropped
+        record.first_seen = self.first_seen
+        record.last_seen = self.last_seen
+        record.window_s = window_s
+        return record

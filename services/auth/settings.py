@@ -47,7 +47,13 @@ class AuthSettings(BaseServiceSettings):
     clock_skew_s: float = setting(5.0, "CLERK_CLOCK_SKEW_S", "seconds between 0 and 60", ge=0, le=60)
     jwks_ttl_s: float = setting(300.0, "CLERK_JWKS_TTL_S", "seconds between 300 and 600", ge=300, le=600)
     jwks_cooldown_s: float = setting(30.0, "CLERK_JWKS_COOLDOWN_S", "seconds between 1 and 300", ge=1, le=300)
-    jwks_timeout_s: float = setting(5.0, "CLERK_JWKS_TIMEOUT_S", "seconds between 0.1 and 30", gt=0, le=30)
+    jwks_timeout_s: float = setting(
+        1.5,
+        "CLERK_JWKS_TIMEOUT_S",
+        "seconds between 0.1 and 30, shorter than the gateway's INKWELL_AUTH_TIMEOUT_S",
+        gt=0,
+        le=30,
+    )
     max_token_bytes: int = setting(8192, "INKWELL_MAX_TOKEN_BYTES", "bytes between 1024 and 16384", ge=1024, le=16384)
     service_key: str = setting(
         "",

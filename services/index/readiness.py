@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from libs.runtime.metrics import INDEX_READINESS
+from libs.runtime.metrics import INDEX_READINESS, INDEX_READINESS_WAITERS
 
 log = logging.getLogger("inkwell.index.readiness")
 
@@ -94,12 +94,15 @@ class Readiness:
         """True once READY or DEGRADED; False if `timeout_s` passes first."""
         if self._snapshot.serving:
             return True
+        INDEX_READINESS_WAITERS.inc()
         try:
             async with asyncio.timeout(max(0.0, timeout_s)):
                 async with self._changed:
                     await self._changed.wait_for(lambda: self._snapshot.serving)
         except TimeoutError:
             return False
+        finally:
+            INDEX_READINESS_WAITERS.dec()
         return True
 
     async def changes(self) -> AsyncIterator[Snapshot]:

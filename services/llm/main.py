@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -14,6 +15,7 @@ from inkwell.llm.v1 import llm_service_pb2_grpc as pb_grpc
 from libs.model_registry import grpc_service as models_grpc
 from libs.model_registry.catalog import ModelEntry
 from libs.model_registry.loaders import CausalLM, load_causal_lm, set_torch_threads
+from libs.model_registry.loading import NoModelAvailable
 from libs.model_registry.registry import ModelRegistry
 from libs.runtime.client import open_channel
 from libs.runtime.diagnostics import SERVICE_NAME as DIAGNOSTICS_NAME
@@ -26,6 +28,7 @@ from libs.runtime.server import ServiceServer, cancel_tasks, start_server
 from libs.runtime.settings import ConfigError
 from services.llm.diagnose import llm_checks
 from services.llm.local import LocalGenerator
+from services.llm.readiness import assess
 from services.llm.router import Router
 from services.llm.routes import Route
 from services.llm.service import SERVICE_NAME, LlmServicer
@@ -85,14 +88,56 @@ def build_routes(settings: LlmSettings, registry: ModelRegistry, log_changes: bo
     return routes
 
 
-async def preflight_forever(routes: dict[str, Route], interval_s: float, server: ServiceServer) -> None:
-    first = True
+READINESS_EVERY_S = 5.0  # cheap: a local download finishing shows up within seconds
+
+
+async def preflight_forever(
+    routes: dict[str, Route], interval_s: float, server: ServiceServer, router: Router, registry: ModelRegistry
+) -> None:
+    """Preflight every route each `interval_s`; between preflights re-assess readiness (a
+    download may finish, a model be marked unavailable) and report each change."""
+    loop = asyncio.get_running_loop()
+    ready: bool | None = None
+    next_preflight = 0.0
     while True:
-        await asyncio.gather(*(route.preflight() for route in routes.values()), return_exceptions=True)
-        if first:
-            await server.set_ready(True, SERVICE_NAME)
-            first = False
-        await asyncio.sleep(interval_s)
+        if loop.time() >= next_preflight:
+            await asyncio.gather(*(route.preflight() for route in routes.values()), return_exceptions=True)
+            next_preflight = loop.time() + interval_s
+        found = assess(router, registry)
+        if found.ready is not ready:
+            ready = found.ready
+            await server.set_ready(ready, SERVICE_NAME)
+            if ready:
+                log.info("readiness changed", extra={"ready": True, "purposes": list(found.answerable)})
+            else:
+                log.warning(
+                    f"readiness changed: NOT_SERVING: {found.detail}",
+                    extra={"ready": False, "reason": "NO_CANDIDATE_READY"},
+                )
+        await asyncio.sleep(min(READINESS_EVERY_S, interval_s))
+
+
+async def preload(registry: ModelRegistry, local: LocalGenerator, role: str) -> None:
+    """Load the role's model in the background at startup, so the first request does not pay for
+    it; ListModels shows LOADING then LOADED. Nothing usable yet (downloads pending) is not an error:
+    the first request that finds one loads it."""
+    started = time.monotonic()
+    try:
+        loaded = await registry.loader.acquire(role)
+        await asyncio.to_thread(local.backend, loaded.handle)  # the grammar's vocabulary, once
+        log.info(
+            "local model ready",
+            extra={
+                "role": role,
+                "model": loaded.name,
+                "source": getattr(loaded.handle, "source", ""),
+                "seconds": round(time.monotonic() - started, 2),
+            },
+        )
+    except NoModelAvailable as missing:
+        log.info("no local model to preload yet", extra={"role": role, "detail": str(missing)[:300]})
+    except Exception:
+        log.exception("the local model failed to load", extra={"role": role, "reason": "MODEL_PRELOAD_FAILED"})
 
 
 async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None) -> RunningLlm:
@@ -100,11 +145,12 @@ async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None
 
     def load_fn(entry: ModelEntry, path: object) -> CausalLM:
         set_torch_threads(settings.torch_threads)
-        return load_causal_lm(entry, path)  # type: ignore[arg-type]
+        return load_causal_lm(entry, path, settings.dequantized_dir)  # type: ignore[arg-type]
 
     registry.loader.register("text-generation", load_fn)
     routes = build_routes(settings, registry)
-    router = Router(registry.catalog, routes, LocalGenerator(registry))
+    local = LocalGenerator(registry)
+    router = Router(registry.catalog, routes, local)
     try:
         usage = UsageStore(settings.usage_db)
     except OSError as exc:
@@ -141,9 +187,13 @@ async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None
     keys.start()
     registry.start_downloads(["agent_llm"])
     tasks = [
-        asyncio.create_task(preflight_forever(routes, settings.preflight_interval_s, server), name="llm-preflight"),
+        asyncio.create_task(
+            preflight_forever(routes, settings.preflight_interval_s, server, router, registry), name="llm-preflight"
+        ),
         asyncio.create_task(registry.loader.run_idle_unloader(), name="llm-idle-unload"),
     ]
+    if settings.preload_local_model:
+        tasks.append(asyncio.create_task(preload(registry, local, "agent_llm"), name="llm-preload"))
     running = RunningLlm(server, router, registry, usage, servicer, tasks, channel, keys)
     return running
 

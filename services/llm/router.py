@@ -23,9 +23,17 @@ from libs.model_registry.catalog import Catalog
 from libs.model_registry.downloads import DownloadState
 from libs.model_registry.loading import NoModelAvailable
 from services.llm.classify import ErrorClass, UpstreamError
-from services.llm.local import LocalGenerator
+from services.llm.local import LocalGenerator, LocalResult
 from services.llm.routes import ChatResult, Route, RouteState
-from services.llm.structured import OutputInvalid, Shape, parse, reask_message, response_format, schema_instruction
+from services.llm.structured import (
+    OutputInvalid,
+    Shape,
+    parse,
+    parse_constrained,
+    reask_message,
+    response_format,
+    schema_instruction,
+)
 
 log = logging.getLogger("inkwell.llm.router")
 
@@ -283,22 +291,41 @@ class Router:
         messages = self._messages(request, Shape.PROMPTED if request.schema is not None else None)
         started = time.monotonic()
         try:
-            local = await self.local.generate(
-                role, messages, request.max_tokens, request.temperature, request.remaining()
-            )
+            loaded = await self.local.acquire(role, request.remaining() - MIN_CALL_S)
         except NoModelAvailable as missing:
             detail = "; ".join(f"{c.name}: {c.reason}" for c in missing.candidates)
             attempts.append(Attempt("local", f"role:{role}", "", "skipped", ErrorClass.NO_LOCAL_MODEL, detail=detail))
             return None
-        record = Attempt(
-            "local",
-            local.model,
-            "",
-            "ok",
-            latency_ms=_ms(started),
-            shape="prompted" if request.schema is not None else "text",
+        except TimeoutError:
+            attempts.append(
+                Attempt(
+                    "local",
+                    f"role:{role}",
+                    "",
+                    "skipped",
+                    ErrorClass.NO_LOCAL_MODEL,
+                    latency_ms=_ms(started),
+                    detail="the local model is still loading (see ListModels load_state)",
+                )
+            )
+            return None
+        local = await self.local.generate(
+            role,
+            messages,
+            request.max_tokens,
+            request.temperature,
+            request.remaining(),
+            schema=request.schema,
+            loaded=loaded,
         )
+        shape = "constrained" if local.constrained else ("prompted" if request.schema is not None else "text")
+        detail = f"grammar: {local.grammar_note}; schema in the prompt instead" if local.grammar_note else ""
+        record = Attempt("local", local.model, "", "ok", latency_ms=_ms(started), detail=detail, shape=shape)
         attempts.append(record)
+        if local.constrained:
+            constrained = self._constrained(local, request, record, attempts)
+            if constrained is not None:
+                return constrained
 
         async def reask(msgs: list[dict[str, str]]) -> ChatResult:
             again = time.monotonic()
@@ -307,6 +334,31 @@ class Router:
             return result.result
 
         return await self._accept(local.result, request, Shape.PROMPTED, "local", local.model, "", attempts, reask)
+
+    def _constrained(
+        self, local: LocalResult, request: Request, record: Attempt, attempts: list[Attempt]
+    ) -> Outcome | None:
+        """Accept grammar-constrained output (valid by construction; still validated). A document the
+        finisher could not close in time is labelled and handed to the repair path."""
+        result = local.result
+        try:
+            value = parse_constrained(result.text, request.validator)
+        except OutputInvalid as invalid:
+            record.outcome, record.error_class = "invalid_output", ErrorClass.OUTPUT
+            record.detail = f"constrained output {'incomplete' if not local.finished else 'invalid'}: {invalid}"
+            return None
+        return Outcome(
+            json.dumps(value),
+            "local",
+            local.model,
+            result.served_model,
+            result.served_by,
+            "",
+            "CONSTRAINED",
+            attempts,
+            result.prompt_tokens,
+            result.completion_tokens,
+        )
 
     # --- output ----------------------------------------------------------------------------------------
 
@@ -348,7 +400,7 @@ class Router:
             return outcome(json.dumps(parsed.value), "REPAIRED" if parsed.repaired else stage, result)
         except OutputInvalid as invalid:
             attempts[-1].outcome, attempts[-1].error_class = "invalid_output", ErrorClass.OUTPUT
-            attempts[-1].detail = str(invalid)
+            attempts[-1].detail = "; ".join(filter(None, (attempts[-1].detail, str(invalid))))[:400]
             problem = str(invalid)
         if request.remaining() < MIN_CALL_S:
             return None

@@ -38,6 +38,9 @@ class LlmSettings(ModelRegistrySettings):
     default_timeout_s: float = setting(
         60.0, "INKWELL_LLM_TIMEOUT_S", "the longest one request may take, 1 to 600 s", ge=1, le=600
     )
+    preload_local_model: bool = setting(
+        True, "INKWELL_LLM_PRELOAD", "true to load the local agent model in the background at startup, false on demand"
+    )
     usage_db_override: Path | None = setting(
         None, "INKWELL_LLM_USAGE_DB", "a writable SQLite file path (default: INKWELL_DATA_DIR/llm/usage.sqlite3)"
     )

@@ -96,6 +96,21 @@ def parse(text: str, validator: Draft202012Validator) -> Parsed:
     return Parsed(value, repaired)
 
 
+def parse_constrained(text: str, validator: Draft202012Validator) -> Any:
+    """Grammar-constrained output: plain JSON (raw control characters inside strings are accepted
+    and escaped again when re-serialised), validated; never repaired."""
+    try:
+        value = json.loads(text, strict=False)
+    except json.JSONDecodeError as exc:
+        raise OutputInvalid(f"the output is not complete JSON ({exc.msg} at {exc.pos})") from None
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.path) or "(root)"
+        raise OutputInvalid(f"at {where}: {first.message}"[:400])
+    return value
+
+
 def reask_message(problem: str) -> dict[str, str]:
     return {
         "role": "user",

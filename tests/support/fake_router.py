@@ -9,6 +9,8 @@ left out of the catalog, refuse `response_format`, or be "not supported by any p
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -66,9 +68,11 @@ class FakeRouter:
     no_schema: set[str] = field(default_factory=set)  # models that refuse response_format json_schema
     served_by: str = "novita"
     requests: list[dict[str, Any]] = field(default_factory=list)
+    cancelled: list[dict[str, Any]] = field(default_factory=list)  # sleeping replies whose caller hung up
     hits: Counter[str] = field(default_factory=Counter)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _hung_up: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def url(self) -> str:
@@ -85,6 +89,11 @@ class FakeRouter:
             for r in self.requests
             if r["path"].endswith("/chat/completions") and (model is None or r["model"] == model)
         ]
+
+    def wait_cancelled(self, count: int, timeout_s: float) -> bool:
+        """Block until `count` sleeping replies saw their caller hang up (False on timeout)."""
+        with self._hung_up:
+            return self._hung_up.wait_for(lambda: len(self.cancelled) >= count, timeout_s)
 
     def _next(self, model: str) -> Reply:
         with self._lock:
@@ -166,7 +175,14 @@ class FakeRouter:
                     )
                 reply = router._next(model)
                 if reply.get("sleep"):
-                    time.sleep(reply["sleep"])
+                    closed_at = self._sleep_unless_closed(reply["sleep"])
+                    if closed_at is not None:  # the caller gave up: record when, answer nothing
+                        with router._hung_up:
+                            started_at = router.requests[-1]["at"]
+                            router.cancelled.append({"model": model, "at": started_at, "closed": closed_at})
+                            router._hung_up.notify_all()
+                        self.close_connection = True
+                        return None
                 if reply.get("from_schema"):
                     schema = ((payload.get("response_format") or {}).get("json_schema") or {}).get("schema")
                     reply = {**reply, "content": json.dumps(minimal_instance(schema) if schema else {})}
@@ -187,6 +203,21 @@ class FakeRouter:
                     "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
                 }
                 return self._json(200, body, {"x-inference-provider": router.served_by})
+
+            def _sleep_unless_closed(self, seconds: float) -> float | None:
+                """Wait `seconds`, or until the client closes the connection (then: when)."""
+                end = time.monotonic() + seconds
+                while (left := end - time.monotonic()) > 0:
+                    readable, _, _ = select.select([self.connection], [], [], left)
+                    if readable:
+                        try:
+                            data = self.connection.recv(1, socket.MSG_PEEK)
+                        except OSError:
+                            data = b""
+                        if not data:
+                            return time.monotonic()
+                        time.sleep(max(0.0, end - time.monotonic()))  # a pipelined request: just wait
+                return None
 
             def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()

@@ -96,6 +96,8 @@ class Services:
         settings = {
             "HF_TOKEN": "hf_test_token",
             "INKWELL_MODEL_CACHE": str(self.root / "hf-empty"),
+            # The packaged SmolLM2 would load in every LLM process (CPU for minutes): opt in per stack.
+            "INKWELL_PACKAGED_MODELS": "false",
             **self.env,
             "INKWELL_LLM_PORT": self.llm_port,
             "INKWELL_AUTH_ADDR": self.auth_address,

@@ -34,6 +34,7 @@ class OutputStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OUTPUT_STAGE_REPAIRED: _ClassVar[OutputStage]
     OUTPUT_STAGE_REASKED: _ClassVar[OutputStage]
     OUTPUT_STAGE_TEXT: _ClassVar[OutputStage]
+    OUTPUT_STAGE_CONSTRAINED: _ClassVar[OutputStage]
 
 class AttemptOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -66,6 +67,7 @@ class RequestShape(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REQUEST_SHAPE_PROMPTED: _ClassVar[RequestShape]
     REQUEST_SHAPE_TEXT: _ClassVar[RequestShape]
     REQUEST_SHAPE_REASK: _ClassVar[RequestShape]
+    REQUEST_SHAPE_CONSTRAINED: _ClassVar[RequestShape]
 
 class RemoteModelState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -97,6 +99,7 @@ OUTPUT_STAGE_PROMPTED: OutputStage
 OUTPUT_STAGE_REPAIRED: OutputStage
 OUTPUT_STAGE_REASKED: OutputStage
 OUTPUT_STAGE_TEXT: OutputStage
+OUTPUT_STAGE_CONSTRAINED: OutputStage
 ATTEMPT_OUTCOME_UNSPECIFIED: AttemptOutcome
 ATTEMPT_OUTCOME_OK: AttemptOutcome
 ATTEMPT_OUTCOME_SKIPPED: AttemptOutcome
@@ -120,6 +123,7 @@ REQUEST_SHAPE_JSON_OBJECT: RequestShape
 REQUEST_SHAPE_PROMPTED: RequestShape
 REQUEST_SHAPE_TEXT: RequestShape
 REQUEST_SHAPE_REASK: RequestShape
+REQUEST_SHAPE_CONSTRAINED: RequestShape
 REMOTE_MODEL_STATE_UNSPECIFIED: RemoteModelState
 REMOTE_MODEL_STATE_AVAILABLE: RemoteModelState
 REMOTE_MODEL_STATE_MODEL_UNAVAILABLE: RemoteModelState
