@@ -276,7 +276,11 @@ def test_auth_deadline_must_outlast_the_jwks_fetch() -> None:
         load(GatewaySettings, INKWELL_AUTH_TIMEOUT_S=2, CLERK_JWKS_TIMEOUT_S=5)
     assert "INKWELL_AUTH_TIMEOUT_S" in str(caught.value) and "CLERK_JWKS_TIMEOUT_S" in str(caught.value)
     assert "Fix:" in str(caught.value)
-    assert load(GatewaySettings).auth_timeout_s > load(AuthSettings).jwks_timeout_s
+    # Defaults (auth in production, the default, needs an issuer to start).
+    assert (
+        load(GatewaySettings).auth_timeout_s
+        > load(AuthSettings, CLERK_ISSUER="https://clerk.example.com").jwks_timeout_s
+    )
 
 
 def test_tokens_are_never_logged(stack: Stack, tokens: TokenFactory, caplog: pytest.LogCaptureFixture) -> None:
