@@ -247,21 +247,34 @@ def test_each_user_gets_their_true_top_10(stack: Services) -> None:
     target = users[42]
     assert len(owned[target]) / total == pytest.approx(0.01, abs=0.002)
 
-    from libs.model_registry.catalog import ModelEntry
-    from libs.model_registry.loaders import load_sentence_encoder
+    # The reference encodes with the service's own engine (the registry's default, int8 ONNX).
+    # Its activations are quantized per batch, so a vector moves slightly with the batch it was
+    # encoded in: scores match within TOL, and a reference top-10 document may be missing only
+    # if it ties (within TOL) with the weakest hit returned.
+    from services.index.engine import choose_engine, encoder_config, txtai_factory
+    from tests.support.stack import ENCODER_CACHE
 
+    tol = 0.02
     spec = load_catalog(environ={}).models["all-minilm-l6-v2"]
-    encoder = load_sentence_encoder(ModelEntry("all-minilm-l6-v2", spec), packaged_path(spec))  # type: ignore[arg-type]
+    path = packaged_path(spec)
+    assert path is not None
+    engine = choose_engine(spec.engines, None)
+    encoder = txtai_factory(path, encoder_config(path, engine, cache=ENCODER_CACHE, threads=1))()
     texts = [d["text"] for d in owned[target]]
-    vectors = encoder.encode(texts)
+    vectors = encoder.batchtransform(texts)
     for query in rng.sample(list(QUERIES), 4):
-        scores = (vectors @ encoder.encode([query])[0]).tolist()
-        # Brute force over just this user's documents; like txtai, only positive similarity counts.
-        ranked = sorted((i for i in range(len(texts)) if scores[i] > 0), key=lambda i: -scores[i])[:10]
+        scores = (vectors @ encoder.transform(query)).tolist()
+        reference = {owned[target][i]["id"]: scores[i] for i in range(len(texts)) if scores[i] > 0}
+        ranked = sorted(reference, key=lambda doc_id: -reference[doc_id])[:10]
         got = stack.search(target, query, limit=10)
-        assert [h.id for h in got] == [owned[target][i]["id"] for i in ranked], query
-        for hit, i in zip(got, ranked, strict=True):
-            assert hit.score == pytest.approx(scores[i], abs=1e-4)
+        assert all(hit.id in reference for hit in got), "only this user's documents, with positive similarity"
+        assert [h.score for h in got] == sorted((h.score for h in got), reverse=True)
+        for hit in got:
+            assert hit.score == pytest.approx(reference[hit.id], abs=tol), (query, hit.id)
+        weakest = min(h.score for h in got)
+        missing = [doc_id for doc_id in ranked if doc_id not in {h.id for h in got}]
+        assert all(reference[doc_id] <= weakest + 2 * tol for doc_id in missing), (query, missing)
+        assert len(missing) <= 2, (query, missing)
         assert len(got) >= 5
 
 

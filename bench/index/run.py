@@ -44,6 +44,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.index.encoders import TARGET_ENCODE_RATIO, EncoderProfile, race
+from bench.index.quality import TARGET_OVERLAP, TARGET_RECALL_RATIO
 from inkwell.auth.v1 import auth_service_pb2 as auth_pb
 from inkwell.auth.v1 import auth_service_pb2_grpc as auth_grpc
 from inkwell.index.v1 import index_service_pb2 as pb
@@ -74,6 +76,8 @@ class Profile:
 
 FULL = Profile(10_000, 50_000, 256, 300, 20, 3)
 QUICK = Profile(2_000, 5_000, 256, 120, 10, 1)
+ENCODER_FULL = EncoderProfile(rounds=8, batch=256, queries=200)
+ENCODER_QUICK = EncoderProfile(rounds=4, batch=128, queries=60)
 
 
 def progress(message: str, started: list[float] = []) -> None:  # noqa: B006 - a process-wide clock
@@ -364,6 +368,7 @@ class IndexBench:
             INKWELL_INDEX_PORT=port,
             INKWELL_AUTH_ADDR=self.auth.address,
             INKWELL_TORCH_THREADS=TORCH_THREADS,
+            INKWELL_ENCODER_CACHE=self.work / "encoders",
             INKWELL_SHUTDOWN_GRACE_S=2,
             INKWELL_LOG_LEVEL="INFO",
             HF_HUB_OFFLINE="1",
@@ -502,14 +507,26 @@ def model_path() -> Path:
     return path
 
 
-def load_inprocess() -> Any:
-    """The service's own factory (content=False, faiss IDMap,Flat, shared model), after the same
-    torch thread setting the service applies (INKWELL_TORCH_THREADS=1)."""
+def load_inprocess(encoders: Path) -> Any:
+    """The service's own factory (content=False, faiss IDMap,Flat, shared model) on the service's
+    default engine, after the same thread setting the service applies (INKWELL_TORCH_THREADS=1)."""
+    from libs.model_registry.catalog import load_catalog
     from libs.model_registry.loaders import set_torch_threads
-    from services.index.engine import txtai_factory
+    from services.index.engine import choose_engine, encoder_config, txtai_factory
 
     set_torch_threads(TORCH_THREADS)
-    return txtai_factory(model_path())
+    path = model_path()
+    engine = choose_engine(load_catalog(environ={}).models["all-minilm-l6-v2"].engines, None)
+    return txtai_factory(path, encoder_config(path, engine, cache=encoders, threads=TORCH_THREADS))
+
+
+def export_encoder(encoders: Path) -> float:
+    """The one-time int8 ONNX export, made before the service starts (which then finds it cached)."""
+    from libs.model_registry.onnx_encoder import int8_encoder
+
+    t0 = time.perf_counter()
+    int8_encoder(model_path(), encoders)
+    return time.perf_counter() - t0
 
 
 def inprocess_index(new: Any, docs: Sequence[tuple[str, str]], batch: int) -> dict[str, Any]:
@@ -717,6 +734,69 @@ def build_table(r: dict[str, Any], prof: Profile) -> tuple[str, bool]:
     return "\n".join(lines), all_ok
 
 
+def build_encoder_table(e: dict[str, Any], export_s: float) -> tuple[str, bool]:
+    """txtai's default encoder against the int8 ONNX one, in-process, same model, one thread each."""
+    rows: list[list[str]] = []
+    all_ok = True
+
+    def row(label: str, fp32: str, int8: str, ratio: str, target: str = "", ok: bool | None = None) -> None:
+        nonlocal all_ok
+        if ok is not None:
+            all_ok &= ok
+        rows.append([label, fp32, int8, ratio, target, "" if ok is None else verdict(ok)])
+
+    fp, fast = "torch-fp32", "onnx-int8"
+    row(
+        "Encode throughput (Embeddings.batchtransform, batches of the corpus), median of rounds",
+        f"{e['encode_dps'][fp]:,.0f} docs/s",
+        f"{e['encode_dps'][fast]:,.0f} docs/s",
+        f"{e['encode_ratio']:.2f}x",
+        f"≥ {TARGET_ENCODE_RATIO:.0f}x txtai's default",
+        e["encode_ratio"] >= TARGET_ENCODE_RATIO,
+    )
+    row(
+        "Index throughput (Embeddings.upsert: encode + faiss add), median of rounds",
+        f"{e['index_dps'][fp]:,.0f} docs/s",
+        f"{e['index_dps'][fast]:,.0f} docs/s",
+        f"{e['index_ratio']:.2f}x",
+    )
+    row(
+        f"Search p50, limit {LIMIT}, {e['indexed']:,} docs ({e['queries']} queries each, alternating; "
+        f"top-{LIMIT} overlap {e['search_overlap']:.0%})",
+        fmt_ms(e["search_p50"][fp]),
+        fmt_ms(e["search_p50"][fast]),
+        f"{e['search_ratio']:.2f}x faster (paired)",
+    )
+    nq, nd = e["set_size"]
+    recall_ratio = e["recall"][fast] / e["recall"][fp]
+    row(
+        f"Recall@10 on the labelled retrieval set ({nq} queries, {nd} documents)",
+        f"{e['recall'][fp]:.3f}",
+        f"{e['recall'][fast]:.3f}",
+        f"{recall_ratio:.3f}x",
+        f"≥ {TARGET_RECALL_RATIO}x fp32",
+        recall_ratio >= TARGET_RECALL_RATIO,
+    )
+    row(
+        "Top-10 overlap with the fp32 results on the labelled set",
+        "—",
+        f"{e['set_overlap']:.1%}",
+        "",
+        f"≥ {TARGET_OVERLAP:.0%}",
+        e["set_overlap"] >= TARGET_OVERLAP,
+    )
+    row(
+        "Model load (txtai_factory) / one-time int8 export (cached afterwards)",
+        fmt_s(e["load_s"][fp]),
+        f"{fmt_s(e['load_s'][fast])} / {fmt_s(export_s)}",
+        "",
+    )
+    header = ["Encoder (in-process, 1 thread each)", "txtai default: torch-fp32", "onnx-int8", "int8 vs fp32"]
+    lines = ["| " + " | ".join([*header, "Target", "Result"]) + " |", "|---|--:|--:|--:|---|:-:|"]
+    lines += ["| " + " | ".join(x) + " |" for x in rows]
+    return "\n".join(lines), all_ok
+
+
 def versions() -> str:
     def v(name: str) -> str:
         try:
@@ -727,14 +807,14 @@ def versions() -> str:
     return (
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs, torch {v('torch')} ({TORCH_THREADS} thread), "
         f"txtai {v('txtai')}, faiss-cpu {v('faiss-cpu')}, sentence-transformers {v('sentence-transformers')}, "
-        f"transformers {v('transformers')}, grpcio {v('grpcio')}"
+        f"transformers {v('transformers')}, onnxruntime {v('onnxruntime')} (1 intra-op thread), grpcio {v('grpcio')}"
     )
 
 
 # ----------------------------------------------------------------------------- main
 
 
-async def run(prof: Profile, work: Path) -> dict[str, Any]:
+async def run(prof: Profile, eprof: EncoderProfile, work: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
     data_dir = work / "data"
     data_dir.mkdir()
@@ -761,6 +841,8 @@ async def run(prof: Profile, work: Path) -> dict[str, Any]:
     try:
         await wait_serving(auth, AUTH_SERVICE)
         progress(f"auth service up on {auth.address}")
+        progress("exporting the embeddings model to int8 ONNX (once; the service finds it cached) ...")
+        results["export_s"] = await asyncio.to_thread(export_encoder, work / "encoders")
 
         starts = []
         for i in range(prof.starts):
@@ -780,7 +862,7 @@ async def run(prof: Profile, work: Path) -> dict[str, Any]:
 
         results["inproc_import_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        new = await asyncio.to_thread(load_inprocess)
+        new = await asyncio.to_thread(load_inprocess, work / "encoders")
         results["inproc_load_s"] = time.perf_counter() - t0
 
         small = docs[: prof.small]
@@ -823,6 +905,13 @@ async def run(prof: Profile, work: Path) -> dict[str, Any]:
         await service.stop()
         await identity.close()
         await auth.stop()
+    progress(
+        f"encoder race in-process: {eprof.rounds} alternating rounds of {eprof.batch} docs, "
+        f"{eprof.queries} searches, and the labelled retrieval set, torch-fp32 vs onnx-int8 ..."
+    )
+    results["encoders"] = await asyncio.to_thread(
+        race, model_path(), work / "encoders", docs, search_small[prof.warmup :], eprof
+    )
     return results
 
 
@@ -835,15 +924,16 @@ def main(argv: list[str] | None = None) -> int:
     prof = QUICK if args.quick else FULL
     if args.batch:
         prof = Profile(prof.small, prof.large, args.batch, prof.queries, prof.warmup, prof.starts)
-    progress(f"{'quick' if args.quick else 'full'} run: {prof}")
+    eprof = ENCODER_QUICK if args.quick else ENCODER_FULL
+    progress(f"{'quick' if args.quick else 'full'} run: {prof} {eprof}")
     started = time.perf_counter()
     if args.keep:
         work = Path(args.keep).resolve()
         work.mkdir(parents=True, exist_ok=False)
-        results = asyncio.run(run(prof, work))
+        results = asyncio.run(run(prof, eprof, work))
     else:
         with tempfile.TemporaryDirectory(prefix="inkwell-bench-index-") as tmp:
-            results = asyncio.run(run(prof, Path(tmp)))
+            results = asyncio.run(run(prof, eprof, Path(tmp)))
     elapsed = time.perf_counter() - started
 
     table, all_ok = build_table(results, prof)
@@ -857,8 +947,9 @@ def main(argv: list[str] | None = None) -> int:
         f"\nCorpus: {prof.large:,} documents, {words:.1f} words on average: the first {min(real, prof.large):,} are "
         f"distinct sentences from standard-library docstrings, the rest recombine halves of two of them. "
         f"Queries: the first 3-7 words of random sentences. Both columns index and search the same documents "
-        f"with the service's own `txtai_factory` (content=False, faiss IDMap,Flat, all-MiniLM-L6-v2, torch "
-        f"{TORCH_THREADS} thread). gRPC: the auth and index services are child processes (`python -m "
+        f"with the service's own `txtai_factory` on its default engine (onnx-int8: all-MiniLM-L6-v2 as int8 ONNX, "
+        f"{TORCH_THREADS} thread; content=False, faiss IDMap,Flat). gRPC: the auth and index services are child "
+        f"processes (`python -m "
         f"services.auth`, `python -m services.index`), every call carries an internal identity token, the "
         f"client runs sequentially. Search: every query on both sides back to back, order alternating; "
         f'"paired" = median of the per-query differences. At {prof.large:,} docs the in-process side '
@@ -869,7 +960,16 @@ def main(argv: list[str] | None = None) -> int:
         f"the drain. Index service start (log stamps): listening at {fmt_s(st.listening_log_s)}, "
         f"loading the model from {fmt_s(st.loading_log_s)}, ready at {fmt_s(st.ready_log_s)}."
     )
-    print(f"\nAll targets met: {'yes' if all_ok else 'NO'}")
+    enc_table, enc_ok = build_encoder_table(results["encoders"], results["export_s"])
+    print("\n" + enc_table)
+    print(
+        f"\nEncoders: the same packaged all-MiniLM-L6-v2 through the service's `encoder_config`, one thread each "
+        f"(torch.set_num_threads(1); ONNX Runtime intra-op threads 1). {eprof.rounds} rounds of {eprof.batch} "
+        f"corpus documents, each round runs both engines back to back in alternating order (the machine is "
+        f"shared); ratios are medians of per-round ratios. Quality: tests/data/retrieval_set.json, the same "
+        f"gate as tests/test_encoder_quality.py."
+    )
+    print(f"\nAll targets met: {'yes' if all_ok and enc_ok else 'NO'}")
     return 0
 
 

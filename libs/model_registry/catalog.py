@@ -26,6 +26,7 @@ GIB = 1024**3
 Task = Literal["text-generation", "embeddings"]
 Dtype = Literal["float32", "bfloat16", "float16"]
 ChatTemplate = Literal["chatml", "zephyr", "llama3", "none"]
+EncoderEngine = Literal["onnx-int8", "torch-fp32"]
 
 
 class _Strict(BaseModel):
@@ -43,6 +44,9 @@ class LocalModel(_Strict):
     chat_template: ChatTemplate
     package: str | None = None
     package_path: str = ""
+    # Embeddings models: the engines the index service may encode with, the first by default
+    # (INKWELL_EMBEDDINGS_ENGINE picks another one of them). Empty: txtai's default, torch-fp32.
+    engines: tuple[EncoderEngine, ...] = ()
 
     @property
     def ram_bytes(self) -> int:

@@ -27,7 +27,7 @@ from libs.runtime.identity import InternalTokenVerifier, internal_key_cache
 from libs.runtime.server import ServiceServer, cancel_tasks, start_server
 from libs.runtime.settings import ConfigError
 from services.index.diagnose import index_checks
-from services.index.engine import IndexEngine, txtai_factory
+from services.index.engine import IndexEngine, choose_engine, encoder_config, txtai_factory
 from services.index.readiness import Readiness, Snapshot, State
 from services.index.service import SERVICE_NAME, IndexCore, IndexServicer, drain_forever
 from services.index.settings import AUDIENCE, IndexSettings
@@ -88,7 +88,15 @@ async def bring_up(core: IndexCore, registry: ModelRegistry, settings: IndexSett
         return IndexEngine(
             settings.index_dir,
             core.store,
-            txtai_factory(path),
+            txtai_factory(
+                path,
+                encoder_config(
+                    path,
+                    choose_engine(entry.spec.engines, settings.embeddings_engine),
+                    cache=settings.encoder_dir,
+                    threads=settings.torch_threads,
+                ),
+            ),
             max_open=settings.max_open_indexes,
             on_rebuild=on_rebuild,
         )

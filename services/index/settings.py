@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from libs.model_registry.settings import ModelRegistrySettings
 from libs.runtime.settings import setting
@@ -30,6 +31,18 @@ class IndexSettings(ModelRegistrySettings):
     max_open_indexes: int = setting(
         256, "INKWELL_INDEX_MAX_OPEN", "per-user indexes kept loaded, 1 to 100000", ge=1, le=100_000
     )
+    embeddings_engine: Literal["onnx-int8", "torch-fp32"] | None = setting(
+        None,
+        "INKWELL_EMBEDDINGS_ENGINE",
+        "onnx-int8 (int8 ONNX Runtime, exported once and cached) or torch-fp32 (txtai's default PyTorch); "
+        "unset: the model's first engine in libs/config/models.toml",
+    )
+    encoder_cache: Path | None = setting(
+        None,
+        "INKWELL_ENCODER_CACHE",
+        "a writable directory for exported encoders (default: INKWELL_MODEL_CACHE/inkwell-encoders, "
+        "else INKWELL_DATA_DIR/models/inkwell-encoders)",
+    )
     max_wait_s: float = setting(
         30.0, "INKWELL_INDEX_MAX_WAIT_S", "the longest a call waits for readiness, 0.1 to 600 s", ge=0.1, le=600
     )
@@ -37,3 +50,9 @@ class IndexSettings(ModelRegistrySettings):
     @property
     def index_dir(self) -> Path:
         return self.index_dir_override or self.data_dir / "index"
+
+    @property
+    def encoder_dir(self) -> Path:
+        if self.encoder_cache:
+            return self.encoder_cache
+        return (self.model_cache or self.data_dir / "models") / "inkwell-encoders"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,11 @@ def health(address: str, service: str, timeout: float = 1.0) -> int | None:
         return None
 
 
+# The int8 ONNX export of the embeddings model, shared by every test run on this machine (keyed by
+# the source model and toolchain, written atomically): exporting it per test would cost ~10 s each.
+ENCODER_CACHE = Path(tempfile.gettempdir()) / f"inkwell-test-encoders-{os.getuid()}"
+
+
 class Services:
     def __init__(self, root: Path, **common_env: Any) -> None:
         self.root = root
@@ -44,6 +51,7 @@ class Services:
             "INKWELL_ENV": "development",
             "INKWELL_DATA_DIR": str(self.data_dir),
             "INKWELL_TORCH_THREADS": "1",
+            "INKWELL_ENCODER_CACHE": str(ENCODER_CACHE),
             "HF_HUB_OFFLINE": "1",
             **common_env,
         }
