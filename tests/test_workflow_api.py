@@ -77,7 +77,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, 
     services.start_auth()
     services.start_index(INKWELL_INDEX_METRICS_PORT=services.metrics["index"])  # type: ignore[attr-defined]
     services.start_llm(f"{router.url}/v1", INKWELL_LLM_METRICS_PORT=services.metrics["llm"])  # type: ignore[attr-defined]
-    services.start_gateway(INKWELL_PLANS_FILE=str(plans_file))
+    services.start_gateway(INKWELL_PLANS_FILE=str(plans_file), INKWELL_OPS_LOOPBACK="true")  # as `make run`
     services.wait_ready()
     yield services, router
     services.stop()
@@ -153,7 +153,7 @@ def test_healthy_router_gives_a_plan_for_every_pillar(stack: Any) -> None:
     }
     generated = client.post("/api/today-workflow/generate")
     assert generated.status_code == 200
-    data = check_workflow_shape(generated.json(), "user_amy", TODAY)
+    data = check_workflow_shape(generated.json(), "dev:user_amy", TODAY)
     assert {t["pillarId"] for t in data["workflow"]["tasks"]} == set(DEFAULT_PILLARS)
     plan = data["plan"]
     assert (plan["generation_mode"], plan["fallback_used"], plan["degraded_reason"]) == ("llm_generation", False, None)
@@ -253,7 +253,7 @@ def test_subscription_routes(stack: Any) -> None:
     services, _ = stack
     client = Client(services, "user_ivy")
     client.post("/api/today-workflow/generate")  # one LLM call
-    status = client.get("/api/subscription/status/user_ivy").json()
+    status = client.get("/api/subscription/status/dev:user_ivy").json()
     assert status["success"] is True
     assert status["data"]["active"] is True and status["data"]["plan"] == "free" and status["data"]["tier"] == "free"
     assert isinstance(status["data"]["can_use_api"], bool) and isinstance(status["data"]["limits"], dict)
@@ -263,7 +263,7 @@ def test_subscription_routes(stack: Any) -> None:
     client.post("/api/today-workflow/generate", params={"date": "2026-02-01"})
     client.post("/api/today-workflow/generate", params={"date": "2026-02-02"})  # 3 of 4 calls: 75 %
     client.post("/api/today-workflow/generate", params={"date": "2026-02-03"})  # 4 of 4: 100 %
-    dashboard = client.get("/api/subscription/dashboard/user_ivy").json()
+    dashboard = client.get("/api/subscription/dashboard/dev:user_ivy").json()
     assert dashboard["success"] is True
     data = dashboard["data"]
     assert set(data) >= {"total_usage", "current_period_usage", "trends", "limits", "alerts", "projections", "summary"}
@@ -280,17 +280,20 @@ def test_subscription_routes(stack: Any) -> None:
     assert all(v is not None for v in data["limits"]["limits"].values())
     assert set(data["projections"]) == {"projected_monthly_cost", "cost_limit", "projected_usage_percentage"}
     assert data["summary"]["usage_status"] == "limit_reached" and data["summary"]["unread_alerts"] == 2
-    alerts = client.get("/api/subscription/alerts/user_ivy", params={"unread_only": "true"}).json()
+    alerts = client.get("/api/subscription/alerts/dev:user_ivy", params={"unread_only": "true"}).json()
     thresholds = sorted(a["threshold_percentage"] for a in alerts["data"]["alerts"])
     assert thresholds == [80, 100] and all(isinstance(a["id"], int) for a in alerts["data"]["alerts"])
     assert alerts["data"]["unread_count"] == 2
     first = alerts["data"]["alerts"][0]["id"]
     assert client.post(f"/api/subscription/alerts/{first}/mark-read").json()["success"] is True
     assert (
-        client.get("/api/subscription/alerts/user_ivy", params={"unread_only": "true"}).json()["data"]["unread_count"]
+        client.get("/api/subscription/alerts/dev:user_ivy", params={"unread_only": "true"}).json()["data"][
+            "unread_count"
+        ]
         == 1
     )
-    assert client.get("/api/subscription/dashboard/user_ivy", params={"billing_period": "2026-99"}).status_code == 422
+    bad_period = client.get("/api/subscription/dashboard/dev:user_ivy", params={"billing_period": "2026-99"})
+    assert bad_period.status_code == 422
 
 
 # --- degraded backends ------------------------------------------------------------------------------
@@ -307,7 +310,7 @@ def test_dead_route_gives_a_labelled_fallback_plan(tmp_path: Path) -> None:
         client = Client(services, "user_jon")
         response = client.post("/api/today-workflow/generate")
         assert response.status_code == 200
-        data = check_workflow_shape(response.json(), "user_jon", TODAY)
+        data = check_workflow_shape(response.json(), "dev:user_jon", TODAY)
         plan = data["plan"]
         assert (plan["generation_mode"], plan["fallback_used"], plan["degraded_reason"]) == (
             "controlled_fallback",

@@ -210,6 +210,14 @@ CATALOG: dict[str, Reason] = dict(
         _r("IDENTITY_INVALID", "runtime", "warning", K, "the internal identity token is forged or from another auth"),
         _r("IDENTITY_EXPIRED", "runtime", "warning", K, "the caller held an identity token too long"),
         _r("IDENTITY_WRONG_AUDIENCE", "runtime", "warning", D, "the token was minted for another service"),
+        _r(
+            "IDENTITY_LIFETIME_TOO_LONG",
+            "runtime",
+            "warning",
+            K,
+            "exp - iat exceeds INKWELL_INTERNAL_TOKEN_TTL_S: the token was not minted by auth (is the internal "
+            "signing key leaked?), or the services' INKWELL_INTERNAL_TOKEN_TTL_S values differ",
+        ),
         _r("IDENTITY_KEYS_UNAVAILABLE", "runtime", "error", U, "the auth service is unreachable for GetInternalKeys"),
         # --- shared ---
         _r("INTERNAL_DEFECT", "runtime", "error", D, "a bug: the service log has the stack under the request id"),
@@ -361,6 +369,14 @@ CATALOG: dict[str, Reason] = dict(
         _r("WORKFLOW_STORE_FAILED", "workflow", "error", U, "the workflow database failed: check DATABASE_URL"),
         _r("USER_MISMATCH", "subscription", "info", K, "a user can only read their own subscription"),
         _r("USAGE_UNAVAILABLE", "subscription", "error", U, "the LLM service's usage records are unreachable"),
+        # --- gateway: operator routes ---
+        _r(
+            "OPS_FORBIDDEN",
+            "gateway",
+            "warning",
+            K,
+            "operator routes admit only principals in INKWELL_OPS_USERS or INKWELL_OPS_ORG_ROLES (org_id:role)",
+        ),
         # --- doctor (Diagnose and its gatherers) ---
         _r(
             "DIAGNOSE_INCOMPLETE",
