@@ -52,7 +52,7 @@ run: $(STAMP) ## Set up and start the whole stack locally (Ctrl-C stops it)
 	$(PY) -m scripts.run_stack
 
 .PHONY: token
-token: $(STAMP) ## Print a development session token (USER_ID=alice)
+token: $(STAMP) ## Print a development session token (USER_ID=alice; it acts as user dev:alice)
 	@$(VENV)/bin/inkwell token --user $${USER_ID:-alice}
 
 .PHONY: test

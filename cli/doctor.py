@@ -43,11 +43,13 @@ def _session_token(explicit: str | None) -> str | None:
     token = explicit or os.environ.get("INKWELL_SESSION_TOKEN")
     if token:
         return token
-    settings = load(BaseServiceSettings)
-    if settings.is_production:
-        return None
-    from services.auth.dev_issuer import DevIssuer
+    settings = load(BaseServiceSettings, cross_checked=False)  # the services' Diagnose report those
+    from services.auth.dev_issuer import KEY_FILE, DevIssuer
 
+    # Production is the default, so with INKWELL_ENV unset (`make doctor` next to `make run`) a dev
+    # token is signed only with the key that a development auth service already created.
+    if settings.is_production and (os.environ.get("INKWELL_ENV") or not (settings.data_dir / KEY_FILE).exists()):
+        return None
     try:
         return DevIssuer(Path(settings.data_dir)).mint("doctor", ttl_s=300)
     except OSError:

@@ -12,17 +12,30 @@ from libs.runtime.settings import BaseServiceSettings, ConfigError, load
 
 
 def _token(args: argparse.Namespace) -> int:
-    from services.auth.dev_issuer import DevIssuer
+    """Sign a development session token with the dev issuer key that the auth service (started by
+    `make run`, in development) keeps in the data directory. Every process defaults to production,
+    so with INKWELL_ENV unset this only signs with an existing key and never creates one."""
+    import os
+
+    from services.auth.dev_issuer import DEV_NAMESPACE, KEY_FILE, DevIssuer
 
     settings = load(BaseServiceSettings)
-    if settings.is_production:
+    if settings.is_production and os.environ.get("INKWELL_ENV"):
         print(
             "inkwell token: the development issuer is refused in production (INKWELL_ENV=production)", file=sys.stderr
         )
         return 2
     data_dir = Path(args.data_dir) if args.data_dir else settings.data_dir
+    if settings.is_production and not (data_dir / KEY_FILE).exists():
+        print(
+            f"inkwell token: no development issuer key in {data_dir / KEY_FILE}. Start the stack with `make run` "
+            "(it runs in development and creates it), or pass --data-dir",
+            file=sys.stderr,
+        )
+        return 2
+    subject = args.user.removeprefix(f"{DEV_NAMESPACE}:")  # --user dev:alice names the same user as alice
     issuer = DevIssuer(data_dir)
-    print(issuer.mint(args.user, ttl_s=args.ttl, azp=args.azp, org_id=args.org))
+    print(issuer.mint(subject, ttl_s=args.ttl, azp=args.azp, org_id=args.org))
     return 0
 
 
@@ -85,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inkwell", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     token = sub.add_parser("token", help="print a development session token (verified like a Clerk token)")
-    token.add_argument("--user", default="alice", help="user id (the token's sub), default alice")
+    token.add_argument("--user", default="alice", help="the sub, default alice (acts as user dev:alice)")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds, default 3600")
     token.add_argument("--azp", default=None, help="authorized party (frontend origin), e.g. http://localhost:3000")
     token.add_argument("--org", default=None, help="organization id")

@@ -1,7 +1,9 @@
 """/ops: one page for an operator. Services' readiness, model downloads, the index queue, the
 doctor's results and the top error signatures of the last hour, with their remedies.
 
-Access: a verified session with an admin role, or (development only) a request from loopback.
+Access (gateway/ops_access.py): a verified principal listed in INKWELL_OPS_USERS or
+INKWELL_OPS_ORG_ROLES, or, only in development with INKWELL_OPS_LOOPBACK=true, a request from
+loopback. Everything else is 403 OPS_FORBIDDEN, including a token the auth service refused.
 """
 
 import asyncio
@@ -10,12 +12,13 @@ import html
 import ipaddress
 import json
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import grpc
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
+from gateway.auth import AuthenticatedUser, token_from_request
 from gateway.errors import ApiError
 from gateway.ops_tracker import live_tracker, tracker_html
 from gateway.state import GatewayState
@@ -46,15 +49,51 @@ code{background:#eef0f3;padding:1px 4px;border-radius:3px}
 """
 
 
-def _allowed(request: Request, state: GatewayState, principal: dict[str, Any] | None) -> bool:
-    if principal is not None and "admin" in str(principal.get("org_role") or ""):
-        return True
-    if state.settings.is_production or request.client is None:
+def _from_loopback(request: Request, state: GatewayState) -> bool:
+    settings = state.settings
+    if not settings.ops_loopback or settings.is_production or request.client is None:
         return False
     try:
         return ipaddress.ip_address(request.client.host).is_loopback
     except ValueError:
         return False
+
+
+async def require_operator(request: Request) -> AuthenticatedUser | None:
+    """The operator (None: anonymous loopback in development), or 403 OPS_FORBIDDEN; an auth outage
+    stays a 503. The user's identity token is what the page's Diagnose calls carry."""
+    state = GatewayState.of(request)
+    signed_in = token_from_request(request) is not None
+    if _from_loopback(request, state):
+        if not signed_in:
+            return None
+        try:
+            return await state.authenticator(request)
+        except ApiError as error:
+            if error.status != 401:
+                raise
+            return None
+    if not signed_in:
+        raise ApiError(403, "OPS_FORBIDDEN", "operator routes need a signed-in operator (INKWELL_OPS_USERS)")
+    try:
+        user = await state.authenticator(request)
+    except ApiError as error:
+        if error.status != 401:
+            raise
+        raise ApiError(
+            403,
+            "OPS_FORBIDDEN",
+            f"operator routes need a valid operator session; the token was refused ({error.reason})",
+            details={"metadata": {"authReason": error.reason}},
+        ) from None
+    if not state.settings.ops_access.admits(user.principal):
+        raise ApiError(
+            403,
+            "OPS_FORBIDDEN",
+            "this user is not an operator: add its user id to INKWELL_OPS_USERS "
+            "or its organization and role to INKWELL_OPS_ORG_ROLES",
+        )
+    return user
 
 
 def _cls(status: str) -> str:
@@ -139,15 +178,13 @@ def _when(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%H:%M:%S")
 
 
-@router.get("/ops", response_class=HTMLResponse, summary="Operator page (admin, or loopback in development)")
-async def ops(request: Request) -> HTMLResponse:
+@router.get(
+    "/ops",
+    response_class=HTMLResponse,
+    summary="Operator page (INKWELL_OPS_USERS / INKWELL_OPS_ORG_ROLES)",
+)
+async def ops(request: Request, user: Annotated[AuthenticatedUser | None, Depends(require_operator)]) -> HTMLResponse:
     state = GatewayState.of(request)
-    user = None
-    if request.headers.get("authorization") or request.cookies.get("__session"):
-        user = await state.authenticator(request)
-    principal = user.principal if user is not None else None
-    if not _allowed(request, state, principal):
-        raise ApiError(403, "USER_MISMATCH", "the ops page needs an admin role (or loopback in development)")
     readiness, llm_models, index_models, index, gathered = await asyncio.gather(
         state.backends.readiness(state.settings.readiness_timeout_s),
         _models(state, "llm"),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import field_validator
 
+from gateway.ops_access import OpsAccess, parse_org_roles, parse_users
 from libs.runtime.limits import MAX_MESSAGE_BYTES, PROTOBUF_OVERHEAD_PER_ITEM
 from libs.runtime.settings import BaseServiceSettings, parse_origins, setting
 
@@ -132,15 +133,53 @@ class GatewaySettings(BaseServiceSettings):
         le=10_000,
     )
 
+    ops_users_raw: str = setting(
+        "",
+        "INKWELL_OPS_USERS",
+        "comma-separated issuer-scoped user ids allowed on /ops, e.g. user_2abc (Clerk) or dev:alice (development)",
+    )
+    ops_org_roles_raw: str = setting(
+        "",
+        "INKWELL_OPS_ORG_ROLES",
+        "comma-separated exact org_id:role pairs allowed on /ops, e.g. org_2xyz:org:admin",
+    )
+    ops_loopback: bool = setting(
+        False,
+        "INKWELL_OPS_LOOPBACK",
+        "true lets any request from 127.0.0.1 see /ops without signing in (development only); default false",
+    )
+
     @field_validator("authorized_parties_raw")
     @classmethod
     def _check_parties(cls, value: str) -> str:
         parse_origins(value)
         return value
 
+    @field_validator("ops_users_raw")
+    @classmethod
+    def _check_ops_users(cls, value: str) -> str:
+        parse_users(value)
+        return value
+
+    @field_validator("ops_org_roles_raw")
+    @classmethod
+    def _check_ops_org_roles(cls, value: str) -> str:
+        parse_org_roles(value)
+        return value
+
+    @property
+    def ops_access(self) -> OpsAccess:
+        return OpsAccess(parse_users(self.ops_users_raw), parse_org_roles(self.ops_org_roles_raw))
+
     def cross_check(self) -> list[str]:
         """Settings that are valid alone but wrong together (each names the variables and the fix)."""
-        problems = []
+        problems = super().cross_check()
+        if self.is_production and self.ops_loopback:
+            problems.append(
+                "INKWELL_OPS_LOOPBACK: loopback access to /ops is refused in production (behind a proxy every "
+                "request comes from loopback). Fix: unset INKWELL_OPS_LOOPBACK and list operators in "
+                "INKWELL_OPS_USERS or INKWELL_OPS_ORG_ROLES"
+            )
         if self.auth_timeout_s < self.jwks_timeout_s + AUTH_DEADLINE_MARGIN_S:
             problems.append(
                 f"INKWELL_AUTH_TIMEOUT_S: {self.auth_timeout_s:g} s is not longer than CLERK_JWKS_TIMEOUT_S "

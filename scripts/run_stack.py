@@ -29,12 +29,48 @@ class Process:
     popen: subprocess.Popen[bytes] | None = None
 
 
+DEV_USER = "alice"
+
+
 def stack_env() -> dict[str, str]:
+    """The environment of every process. Every process defaults to production; this local
+    launcher, and only it, asks for development explicitly (unless INKWELL_ENV is set)."""
     env = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None} if (ROOT / ".env").exists() else {}
     env.update(os.environ)
     env.setdefault("INKWELL_ENV", "development")
     env.setdefault("INKWELL_DATA_DIR", str(ROOT / "data"))
+    if env["INKWELL_ENV"] == "development":
+        # The ops page works locally: for the dev user the banner's token acts as, and in a browser
+        # on this machine. Both are refused (or unset) in production.
+        env.setdefault("INKWELL_OPS_USERS", f"dev:{DEV_USER}")
+        env.setdefault("INKWELL_OPS_LOOPBACK", "true")
     return env
+
+
+def banner(env: dict[str, str], gateway_url: str) -> str:
+    development = env["INKWELL_ENV"] == "development"
+    mode = (
+        "INKWELL_ENV=development, set by make run: the local dev issuer is trusted; "
+        "every other start defaults to production"
+        if development
+        else f"INKWELL_ENV={env['INKWELL_ENV']}"
+    )
+    lines = [
+        f"\n  Inkwell is running ({mode}).",
+        f"  Gateway:   {gateway_url}   (API docs: {gateway_url}/docs, readiness: {gateway_url}/readyz)",
+        "  Index:     loads its embeddings model in the background; /readyz says when it is ready",
+        f"  Ops page:  {gateway_url}/ops   (doctor: make doctor; metrics: {gateway_url}/metrics)",
+    ]
+    if development:
+        lines += [
+            f"             open to INKWELL_OPS_USERS={env.get('INKWELL_OPS_USERS', '')}"
+            f" and INKWELL_OPS_LOOPBACK={env.get('INKWELL_OPS_LOOPBACK', 'false')} (development only)",
+            f"  Dev token: .venv/bin/inkwell token --user {DEV_USER}     (or: make token; acts as user dev:{DEV_USER})",
+            f'  Try:       curl -H "Authorization: Bearer $(.venv/bin/inkwell token --user {DEV_USER})" '
+            f"{gateway_url}/api/auth/me",
+        ]
+    lines.append("  Stop:      Ctrl-C\n")
+    return "\n".join(lines)
 
 
 def wait_for_grpc(address: str, service: str, timeout_s: float) -> bool:
@@ -120,17 +156,7 @@ def main() -> int:
         if not wait_for_http(f"{gateway_url}/healthz", 30):
             print("run: the gateway did not start; see its log above", file=sys.stderr)
             return 1
-        print(
-            f"\n  Inkwell is running ({env['INKWELL_ENV']}).\n"
-            f"  Gateway:   {gateway_url}   (API docs: {gateway_url}/docs, readiness: {gateway_url}/readyz)\n"
-            f"  Index:     loads its embeddings model in the background; /readyz says when it is ready\n"
-            f"  Ops page:  {gateway_url}/ops   (doctor: make doctor; metrics: {gateway_url}/metrics)\n"
-            f"  Dev token: .venv/bin/inkwell token --user alice     (or: make token)\n"
-            f'  Try:       curl -H "Authorization: Bearer $(.venv/bin/inkwell token --user alice)" '
-            f"{gateway_url}/api/auth/me\n"
-            f"  Stop:      Ctrl-C\n",
-            flush=True,
-        )
+        print(banner(env, gateway_url), flush=True)
         while not stopping:
             for p in processes:
                 assert p.popen is not None

@@ -63,3 +63,42 @@ def test_engine_choice_follows_the_registry(minilm: Path) -> None:
         choose_engine(("torch-fp32",), "onnx-int8")
     with pytest.raises(ValueError, match="unknown embeddings engine"):
         encoder_config(minilm, "onnx-fp16")
+
+
+def test_changing_the_engine_re_encodes_saved_indexes(
+    minilm: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An index saved by one encoder is never searched with another's query vectors: on load it is
+    re-encoded from the store (the source of truth), and the new generation names its engine."""
+    from services.index.engine import IndexEngine
+    from services.index.store import IndexStore
+    from services.index.user_index import APPLIED, CURRENT, UserIndex
+
+    store = IndexStore(tmp_path / "store.sqlite3")
+    docs = [
+        {"id": "oven", "text": "Preheat the oven before baking bread"},
+        {"id": "tide", "text": "The tide goes out twice a day at the harbour"},
+        {"id": "vote", "text": "Citizens vote for a new parliament in spring"},
+    ]
+    store.enqueue("ann", "upsert", docs)
+    store.apply(store.queued(100))
+    fp32 = IndexEngine(
+        tmp_path / "index", store, txtai_factory(minilm, encoder_config(minilm, "torch-fp32")), engine="torch-fp32"
+    )
+    fp32.index_for("ann")
+    assert fp32.save_dirty() == 1
+    assert UserIndex(tmp_path / "index", "ann", None).saved_engine() == "torch-fp32"
+
+    fast = encoder_config(minilm, "onnx-int8", cache=ENCODER_CACHE, threads=1)
+    int8 = IndexEngine(tmp_path / "index", store, txtai_factory(minilm, fast), engine="onnx-int8")
+    with caplog.at_level("WARNING"):
+        int8.check_all()
+    assert [r for r in caplog.records if getattr(r, "reason", "") == "INDEX_REENCODING"]
+    hits = int8.search("ann", "baking bread at home", 3, {})
+    assert hits and hits[0].id == "oven"
+    int8.save_dirty()
+    saved = UserIndex(tmp_path / "index", "ann", None)
+    assert saved.saved_engine() == "onnx-int8"
+    generation = saved.dir / (saved.dir / CURRENT).read_text().strip()
+    assert json.loads((generation / APPLIED).read_text())["count"] == 3
+    store.close()

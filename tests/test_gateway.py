@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import json
 import logging
@@ -12,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
 from gateway.app import create_app
-from gateway.session_cache import Denial, SessionCache, VerifiedSession
+from gateway.session_cache import Denial, SessionCache, VerifiedSession, token_key
 from gateway.settings import GatewaySettings
 from libs.runtime import logs
 from libs.runtime.settings import ConfigError, load
 from libs.runtime.signatures import CollapseFilter
+from services.auth.dev_issuer import DevIssuer
 from services.auth.main import start_auth
 from services.auth.settings import AuthSettings
 from tests.conftest import FRONTEND_ORIGIN, clerk_env
@@ -27,13 +30,17 @@ from tests.support.fake_clerk import REMOVE, FakeClerk, TokenFactory
 from tests.support.loops import LoopThread, UvicornThread
 from tests.support.processes import free_port
 
+OPS_USERS = "user_ops,dev:alice"  # dev:alice is listed, yet refused in production: no dev token verifies there
+OPS_ORG_ROLES = "org_1:org:admin"
 LOOP_BLOCK_WARN_MS = "8"  # see README "Event-loop blocking check"
 
 
 class Stack:
     def __init__(self, clerk: FakeClerk, data_dir: Path, auth_address: str | None = None, **env: Any) -> None:
+        mode = env.pop("INKWELL_ENV", "production")  # auth and gateway alike
+        self.data_dir = data_dir
         self.loops = LoopThread("auth")
-        self.auth = self.loops.run(start_auth(load(AuthSettings, **clerk_env(clerk, data_dir))))
+        self.auth = self.loops.run(start_auth(load(AuthSettings, **clerk_env(clerk, data_dir, INKWELL_ENV=mode))))
         self.verify_calls = 0
         verifier = self.auth.components.verifier
         original = verifier.verify
@@ -48,8 +55,13 @@ class Stack:
             GatewaySettings,
             INKWELL_AUTH_ADDR=auth_address or f"127.0.0.1:{self.auth.port}",
             CLERK_AUTHORIZED_PARTIES=FRONTEND_ORIGIN,
-            INKWELL_ENV="production",
+            INKWELL_ENV=mode,
             INKWELL_DATA_DIR=str(data_dir),
+            # Nothing listens on these: the LLM and index are down in these tests.
+            INKWELL_LLM_ADDR=f"127.0.0.1:{free_port()}",
+            INKWELL_INDEX_ADDR=f"127.0.0.1:{free_port()}",
+            INKWELL_OPS_USERS=OPS_USERS,
+            INKWELL_OPS_ORG_ROLES=OPS_ORG_ROLES,
             **{"INKWELL_LOOP_BLOCK_WARN_MS": LOOP_BLOCK_WARN_MS, **env},
         )
         self.app = create_app(settings)
@@ -264,7 +276,11 @@ def test_auth_deadline_must_outlast_the_jwks_fetch() -> None:
         load(GatewaySettings, INKWELL_AUTH_TIMEOUT_S=2, CLERK_JWKS_TIMEOUT_S=5)
     assert "INKWELL_AUTH_TIMEOUT_S" in str(caught.value) and "CLERK_JWKS_TIMEOUT_S" in str(caught.value)
     assert "Fix:" in str(caught.value)
-    assert load(GatewaySettings).auth_timeout_s > load(AuthSettings).jwks_timeout_s
+    # Defaults (auth in production, the default, needs an issuer to start).
+    assert (
+        load(GatewaySettings).auth_timeout_s
+        > load(AuthSettings, CLERK_ISSUER="https://clerk.example.com").jwks_timeout_s
+    )
 
 
 def test_tokens_are_never_logged(stack: Stack, tokens: TokenFactory, caplog: pytest.LogCaptureFixture) -> None:
@@ -339,10 +355,100 @@ def test_collapse_filter_summarises_every_window() -> None:
     assert collapse.summaries(force=True, now=1070) == []  # never reported twice
 
 
-def test_ops_page_needs_an_admin_in_production(stack: Stack, tokens: TokenFactory) -> None:
-    assert_error(stack.client.get("/ops"), 403, "USER_MISMATCH")
-    assert_error(stack.client.get("/ops", headers=bearer(tokens.mint())), 403, "USER_MISMATCH")
-    admin = tokens.mint(o={"id": "org_1", "rol": "org:admin", "slg": "acme"})
-    page = stack.client.get("/ops", headers=bearer(admin), timeout=60)
+def ops_refused(stack: Stack, token: str | None) -> dict[str, Any]:
+    headers = bearer(token) if token is not None else {}
+    return assert_error(stack.client.get("/ops", headers=headers), 403, "OPS_FORBIDDEN")
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"o": {"id": "org_mine", "rol": "admin", "slg": "mine"}},  # the admin of a foreign org (v2 shape)
+        {"o": {"id": "org_mine", "rol": "org:admin", "slg": "mine"}},
+        {"org_id": "org_mine", "org_role": "org:admin"},  # the same, v1 claims
+        {"o": {"id": "org_1", "rol": "not_admin", "slg": "acme"}},
+        {"o": {"id": "org_1", "rol": "org:not_admin", "slg": "acme"}},
+        {"o": {"id": "org_1", "rol": "org:billing_admin_viewer", "slg": "acme"}},
+        {"o": {"id": "org_1", "rol": "org:admin_viewer", "slg": "acme"}},
+        {"o": {"rol": "admin"}},  # a role without an organization
+        {"sub": "user_not_listed"},
+        {"sub": "user_ops_2"},  # a prefix of nobody, and nobody's prefix
+    ],
+    ids=lambda c: str(c),
+)
+def test_ops_refuses_everyone_not_listed(stack: Stack, tokens: TokenFactory, claims: dict[str, Any]) -> None:
+    ops_refused(stack, tokens.mint(**claims))
+
+
+def test_ops_refuses_no_token_and_refused_tokens_with_403(stack: Stack, tokens: TokenFactory) -> None:
+    ops_refused(stack, None)
+    expired = ops_refused(stack, tokens.mint(sub="user_ops", exp=int(time.time()) - 600))
+    assert "TOKEN_EXPIRED" in expired["message"]
+
+
+def test_ops_admits_listed_users_and_exact_org_roles(stack: Stack, tokens: TokenFactory) -> None:
+    for token in (
+        tokens.mint(sub="user_ops"),
+        tokens.mint(o={"id": "org_1", "rol": "admin", "slg": "acme"}),  # v2: rol without the org: prefix
+        tokens.mint(o={"id": "org_1", "rol": "org:admin", "slg": "acme"}),
+    ):
+        page = stack.client.get("/ops", headers=bearer(token), timeout=60)
+        assert page.status_code == 200, page.text
+        assert "Inkwell operations" in page.text
+        assert "The index service did not answer." in page.text  # no index runs in this test
+
+
+def test_dev_tokens_are_refused_in_production(stack: Stack) -> None:
+    dev = DevIssuer(stack.data_dir / "stolen-volume").mint("alice", azp=FRONTEND_ORIGIN, org_id="org_1")
+    error = assert_error(stack.client.get("/api/auth/me", headers=bearer(dev)), 401, "ISSUER_NOT_ALLOWED")
+    assert error["message"]
+    refused = ops_refused(stack, dev)  # dev:alice is in INKWELL_OPS_USERS, and org_1 admins are operators
+    assert "ISSUER_NOT_ALLOWED" in refused["message"]
+
+
+@pytest.fixture
+def dev_stack(fake_clerk: FakeClerk, tmp_path: Path) -> Iterator[Stack]:
+    """Development: Clerk AND the local dev issuer are trusted at once."""
+    s = Stack(fake_clerk, tmp_path / "data", INKWELL_ENV="development")
+    yield s
+    s.close()
+
+
+def test_a_dev_token_never_acts_as_a_clerk_user(dev_stack: Stack, tokens: TokenFactory) -> None:
+    clerk_token = tokens.mint(sub="user_2abc")
+    dev_token = DevIssuer(dev_stack.data_dir).mint("user_2abc", azp=FRONTEND_ORIGIN)  # claims the Clerk user's id
+    clerk, dev = bearer(clerk_token), bearer(dev_token)
+    assert dev_stack.client.get("/api/auth/me", headers=clerk).json()["user"]["user_id"] == "user_2abc"
+    me = dev_stack.client.get("/api/auth/me", headers=dev).json()["user"]
+    assert me["user_id"] == "dev:user_2abc" and me["development"] is True
+
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    generated = dev_stack.client.post("/api/today-workflow/generate", params={"date": today}, headers=clerk)
+    assert generated.status_code == 200, generated.text
+    assert dev_stack.client.get("/api/today-workflow", params={"date": today}, headers=clerk).status_code == 200
+    plan = dev_stack.client.get("/api/today-workflow", params={"date": today}, headers=dev)
+    assert_error(plan, 404, "PLAN_NOT_FOUND")
+    assert_error(dev_stack.client.get("/api/subscription/status/user_2abc", headers=dev), 403, "USER_MISMATCH")
+    assert dev_stack.client.get("/api/subscription/status/dev:user_2abc", headers=dev).status_code != 403
+
+    # What the index and the LLM service see: the internal identity token's subject.
+    subjects = []
+    for token in (clerk_token, dev_token):
+        entry = dev_stack.state.session_cache.get(token_key(token))
+        assert isinstance(entry, VerifiedSession)
+        subjects.append(jwt.decode(entry.internal_token, options={"verify_signature": False})["sub"])
+    assert subjects == ["user_2abc", "dev:user_2abc"]
+
+
+def test_a_clerk_subject_cannot_enter_the_dev_namespace(dev_stack: Stack, tokens: TokenFactory) -> None:
+    response = dev_stack.client.get("/api/auth/me", headers=bearer(tokens.mint(sub="dev:alice")))
+    assert_error(response, 401, "TOKEN_MALFORMED")
+
+
+def test_ops_in_development_admits_listed_dev_users_and_loopback_only_when_asked(dev_stack: Stack) -> None:
+    dev = DevIssuer(dev_stack.data_dir)
+    ops_refused(dev_stack, None)  # from loopback, but INKWELL_OPS_LOOPBACK is off
+    ops_refused(dev_stack, dev.mint("bob", azp=FRONTEND_ORIGIN))
+    ops_refused(dev_stack, dev.mint("user_ops", azp=FRONTEND_ORIGIN))  # dev:user_ops is not the Clerk user_ops
+    page = dev_stack.client.get("/ops", headers=bearer(dev.mint("alice", azp=FRONTEND_ORIGIN)), timeout=60)
     assert page.status_code == 200 and "Inkwell operations" in page.text
-    assert "The index service did not answer." in page.text  # no index runs in this test

@@ -49,7 +49,7 @@ def refused(call: Any) -> tuple[grpc.StatusCode, str, Any]:
 
 def on_disk(services: Services, user: str) -> list[str]:
     """The document ids in the user's saved txtai index (deleted slots are None)."""
-    user_dir = services.data_dir / "index" / "users" / user_key(user)
+    user_dir = services.data_dir / "index" / "users" / user_key(f"dev:{user}")  # dev tokens act as dev:<sub>
     generation = user_dir / (user_dir / CURRENT).read_text().strip()
     ids = msgpack.unpackb((generation / "ids").read_bytes())
     return [i for i in ids if i is not None]
@@ -200,7 +200,7 @@ def test_damaged_index_is_rebuilt_from_stored_documents(tmp_path: Path) -> None:
         docs = stdlib_docstrings(300)
         services.index_docs("dave", docs, critical=True, timeout=60)
         services.kill_index(signal.SIGTERM)
-        user_dir = services.data_dir / "index" / "users" / user_key("dave")
+        user_dir = services.data_dir / "index" / "users" / user_key("dev:dave")
         generation = user_dir / (user_dir / CURRENT).read_text().strip()
         (generation / "embeddings").write_bytes(b"not a faiss index")
         log = services.start_index()
@@ -222,7 +222,7 @@ def test_damaged_index_is_rebuilt_from_stored_documents(tmp_path: Path) -> None:
         assert (pb.READINESS_STATE_DEGRADED, "INDEX_REBUILDING") in seen
         assert [line for line in log_lines(log) if line.get("reason") == "INDEX_DAMAGED"]
         quarantined = list((services.data_dir / "index" / "quarantine").iterdir())
-        assert len(quarantined) == 1 and quarantined[0].name.startswith(user_key("dave"))
+        assert len(quarantined) == 1 and quarantined[0].name.startswith(user_key("dev:dave"))
         assert len(on_disk(services, "dave")) == 300
         assert services.search("dave", "recursively delete a directory tree", limit=3)[0].id == "shutil.rmtree"
     finally:
@@ -442,3 +442,25 @@ def test_gateway_routes_for_the_index(stack: Services) -> None:
         ).json()["hits"]
         assert "o1" not in [h["id"] for h in other]
         assert client.get("/api/index/search", params={"q": "x"}).status_code == 401
+
+
+def test_index_refuses_identity_tokens_living_longer_than_the_ttl(stack: Services) -> None:
+    """A token signed with the data volume's real internal key, but with a 1-hour exp, is refused."""
+    import jwt
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from services.auth.internal_tokens import KEY_FILE
+
+    key = load_pem_private_key((stack.data_dir / KEY_FILE).read_bytes(), password=None)
+    kid = jwt.get_unverified_header(stack.token("mallory"))["kid"]
+    now = int(time.time())
+    claims = {"iss": "inkwell-auth", "sub": "user_2victim", "aud": ["inkwell.index"], "iat": now}
+    request = pb.SearchRequest(query="anything", limit=1)
+    for exp, expected in ((now + 3600, "IDENTITY_LIFETIME_TOO_LONG"), (now + 60, None)):
+        token = jwt.encode({**claims, "exp": exp}, key, algorithm="EdDSA", headers={"kid": kid})  # type: ignore[arg-type]
+        metadata = [("authorization", f"Bearer {token}")]
+        if expected is None:
+            stack.stub.Search(request, metadata=metadata, timeout=30)
+        else:
+            code, reason, _ = refused(lambda md=metadata: stack.stub.Search(request, metadata=md, timeout=30))
+            assert (code, reason) == (grpc.StatusCode.UNAUTHENTICATED, expected)

@@ -351,7 +351,7 @@ async def test_usage_is_recorded_per_user(start: Any, router: FakeRouter) -> Non
     await llm.structured()
     await llm.structured()
     await llm.running.servicer.recorder.flush()
-    rows = llm.running.usage.summary("alice", 0, time.time() + 60)
+    rows = llm.running.usage.summary("dev:alice", 0, time.time() + 60)
     assert rows and rows[0]["provider"] == "huggingface" and rows[0]["calls"] == 2
     assert rows[0]["prompt_tokens"] == 24 and rows[0]["outcome"] == "ok"
 

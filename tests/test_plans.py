@@ -71,7 +71,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, 
     services.start_index()
     services.start_llm(f"{router.url}/v1")
     services.start_gateway(
-        INKWELL_PLAN_BUDGET_S=BUDGET_S, INKWELL_OUTBOX_BACKOFF_S=0.2, INKWELL_OUTBOX_BACKOFF_MAX_S=1.0
+        INKWELL_PLAN_BUDGET_S=BUDGET_S,
+        INKWELL_OUTBOX_BACKOFF_S=0.2,
+        INKWELL_OUTBOX_BACKOFF_MAX_S=1.0,
+        INKWELL_OPS_LOOPBACK="true",  # /ops from loopback, as `make run`
     )
     services.wait_ready()
     yield services, router

@@ -53,6 +53,21 @@ def test_dev_issuer_is_refused_in_production(tmp_path: Path) -> None:
     assert token.returncode == 2 and "refused in production" in token.stderr
 
 
+def test_a_default_start_is_production_and_refuses_development_shortcuts(tmp_path: Path) -> None:
+    """No INKWELL_ENV: production. The dev issuer, ALLOW_UNVERIFIED_JWT_DEV and loopback /ops access
+    each stop startup (exit 2) naming the setting and the fix, in auth and in the gateway."""
+    bare = run("services.auth", INKWELL_DATA_DIR=str(tmp_path))
+    assert bare.returncode == 2 and "CLERK_PUBLISHABLE_KEY: production needs a Clerk instance" in bare.stderr
+    shortcuts = {"INKWELL_DEV_ISSUER": "true", "ALLOW_UNVERIFIED_JWT_DEV": "true"}
+    auth = run("services.auth", CLERK_ISSUER="https://clerk.example.com", INKWELL_DATA_DIR=str(tmp_path), **shortcuts)
+    gateway = run("gateway", INKWELL_OPS_LOOPBACK="true", INKWELL_DATA_DIR=str(tmp_path), **shortcuts)
+    for result, settings in ((auth, shortcuts), (gateway, {**shortcuts, "INKWELL_OPS_LOOPBACK": "true"})):
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        problems = [line for line in result.stderr.splitlines() if line.strip().startswith("- ")]
+        for name in settings:
+            assert [p for p in problems if f"- {name}:" in p and "Fix:" in p], (name, result.stderr)
+
+
 def test_gateway_bad_settings(tmp_path: Path) -> None:
     result = run("gateway", INKWELL_AUTH_ADDR="nohostport", INKWELL_GATEWAY_PORT="99999")
     assert result.returncode == 2
@@ -71,6 +86,7 @@ def test_sigterm_goes_not_serving_then_stops(tmp_path: Path) -> None:
         "services.auth",
         log,
         INKWELL_AUTH_PORT=port,
+        INKWELL_ENV="development",
         INKWELL_DATA_DIR=str(tmp_path),
         ALLOW_UNVERIFIED_JWT_DEV="true",
         INKWELL_SHUTDOWN_GRACE_S="2",
@@ -112,9 +128,11 @@ def test_dev_token_cli_mints_tokens_the_service_verifies(tmp_path: Path) -> None
 
     port = free_port()
     log = tmp_path / "auth.log"
-    proc = spawn("services.auth", log, INKWELL_AUTH_PORT=port, INKWELL_DATA_DIR=str(tmp_path))
+    env = {"INKWELL_ENV": "development", "INKWELL_DATA_DIR": str(tmp_path)}
+    proc = spawn("services.auth", log, INKWELL_AUTH_PORT=port, **env)
     try:
         wait_for_log(log, "readiness changed")
+        # INKWELL_ENV unset (production by default): the CLI still signs with the key `make run` created.
         token = subprocess.run(
             [sys.executable, "-m", "cli", "token", "--user", "alice"],
             cwd=ROOT,
@@ -126,7 +144,7 @@ def test_dev_token_cli_mints_tokens_the_service_verifies(tmp_path: Path) -> None
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.AuthServiceStub(channel)
             response = stub.VerifySession(pb.VerifySessionRequest(token=token.strip()), timeout=5)
-            assert response.principal.user_id == "alice" and response.principal.development
+            assert response.principal.user_id == "dev:alice" and response.principal.development
             with_started = time.monotonic()
             try:
                 stub.VerifySession(pb.VerifySessionRequest(token=token.strip()[:-4] + "AAAA"), timeout=5)

@@ -156,6 +156,38 @@ async def test_expired_identity_is_refused(stack: Any, tokens: TokenFactory) -> 
     )
 
 
+def sign_with_the_real_key(auth: Any, **claims: Any) -> str:
+    """What someone holding the data volume's internal Ed25519 key can sign, without auth."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from services.auth.internal_tokens import KEY_FILE
+
+    signer = auth.running.components.signer
+    key = load_pem_private_key((auth.running.components.settings.data_dir / KEY_FILE).read_bytes(), password=None)
+    now = int(time.time())
+    base = {"iss": "inkwell-auth", "sub": "user_alice", "aud": [AUDIENCE], "iat": now, "exp": now + 60}
+    base.update(claims)
+    payload = {k: v for k, v in base.items() if v is not None}
+    return jwt.encode(payload, key, algorithm="EdDSA", headers={"kid": signer.kid})  # type: ignore[arg-type]
+
+
+async def test_identity_living_longer_than_the_ttl_is_refused(stack: Any) -> None:
+    auth, _server, channel = stack
+    now = int(time.time())
+    assert (await call(channel, "Whoami", token=sign_with_the_real_key(auth))).startswith(b"user_alice|")
+    for token in (
+        sign_with_the_real_key(auth, iat=now, exp=now + 3600),
+        sign_with_the_real_key(auth, iat=now - 3000, exp=now + 600),
+        sign_with_the_real_key(auth, iat=now, exp=now + 61),
+    ):
+        assert await refused(call(channel, "Whoami", token=token)) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "IDENTITY_LIFETIME_TOO_LONG",
+        )
+    no_iat = sign_with_the_real_key(auth, iat=None)
+    assert await refused(call(channel, "Whoami", token=no_iat)) == (grpc.StatusCode.UNAUTHENTICATED, "IDENTITY_INVALID")
+
+
 async def test_identity_for_another_audience_is_refused(stack: Any, tokens: TokenFactory) -> None:
     auth, _server, channel = stack
     token = await internal_token(auth, tokens, audiences=["inkwell.llm"])

@@ -82,6 +82,7 @@ class Tracker:
             "INKWELL_MODELS_FILE": str(models_file),
             "INKWELL_MODEL_CACHE": str(root / "hf"),
             "INKWELL_INDEX_TIMEOUT_S": "1",
+            "INKWELL_OPS_ORG_ROLES": "org_ops:org:admin",
         }
         self.services = Services(root, **self.env)
         self.tokens = TokenFactory(signing_key, ISSUER, azp=FRONTEND_ORIGIN)
@@ -264,7 +265,7 @@ def test_unknown_model_id(tmp_path: Path) -> None:
         services.start_auth()
         services.start_index()
         services.start_llm(f"{router.url}/v1")
-        gateway_log = services.start_gateway()
+        gateway_log = services.start_gateway(INKWELL_OPS_LOOPBACK="true")  # development: /ops from loopback
         token = services.session_token("user_una")
         for day in ("2026-04-01", "2026-04-02"):
             plan = httpx.post(

@@ -80,7 +80,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, 
         INKWELL_LLM_METRICS_PORT=services.metrics["llm"],  # type: ignore[attr-defined]
         INKWELL_PLANS_FILE=str(plans_file),  # the LLM service enforces the limits the gateway shows
     )
-    services.start_gateway(INKWELL_PLANS_FILE=str(plans_file))
+    services.start_gateway(INKWELL_PLANS_FILE=str(plans_file), INKWELL_OPS_LOOPBACK="true")  # as `make run`
     services.wait_ready()
     yield services, router
     services.stop()
@@ -156,7 +156,7 @@ def test_healthy_router_gives_a_plan_for_every_pillar(stack: Any) -> None:
     }
     generated = client.post("/api/today-workflow/generate")
     assert generated.status_code == 200
-    data = check_workflow_shape(generated.json(), "user_amy", TODAY)
+    data = check_workflow_shape(generated.json(), "dev:user_amy", TODAY)
     assert {t["pillarId"] for t in data["workflow"]["tasks"]} == set(DEFAULT_PILLARS)
     plan = data["plan"]
     assert (plan["generation_mode"], plan["fallback_used"], plan["degraded_reason"]) == ("llm_generation", False, None)
@@ -256,7 +256,7 @@ def test_subscription_routes(stack: Any) -> None:
     services, router = stack
     client = Client(services, "user_ivy")
     client.post("/api/today-workflow/generate")  # one LLM call
-    status = client.get("/api/subscription/status/user_ivy").json()
+    status = client.get("/api/subscription/status/dev:user_ivy").json()
     assert status["success"] is True
     assert status["data"]["active"] is True and status["data"]["plan"] == "free" and status["data"]["tier"] == "free"
     assert isinstance(status["data"]["can_use_api"], bool) and isinstance(status["data"]["limits"], dict)
@@ -266,7 +266,7 @@ def test_subscription_routes(stack: Any) -> None:
     client.post("/api/today-workflow/generate", params={"date": "2026-02-01"})
     client.post("/api/today-workflow/generate", params={"date": "2026-02-02"})  # 3 of 4 calls: 75 %
     client.post("/api/today-workflow/generate", params={"date": "2026-02-03"})  # 4 of 4: 100 %
-    dashboard = client.get("/api/subscription/dashboard/user_ivy").json()
+    dashboard = client.get("/api/subscription/dashboard/dev:user_ivy").json()
     assert dashboard["success"] is True
     data = dashboard["data"]
     assert set(data) >= {"total_usage", "current_period_usage", "trends", "limits", "alerts", "projections", "summary"}
@@ -290,7 +290,7 @@ def test_subscription_routes(stack: Any) -> None:
     assert current["usage"]["monthly_cost"] == current["total_cost"] > 0
     assert current["avg_response_time"] > 0 and current["error_rate"] == 0.0
     assert [a["threshold_percentage"] for a in current["alerts"]] == [100, 80]
-    status = client.get("/api/subscription/status/user_ivy").json()["data"]
+    status = client.get("/api/subscription/status/dev:user_ivy").json()["data"]
     assert status["can_use_api"] is False and "ai_text_generation_calls" in status["reason"]
 
     # Over the limit: the LLM service refuses before calling a model; the plan is the labelled fallback.
@@ -299,7 +299,7 @@ def test_subscription_routes(stack: Any) -> None:
     assert over["fallback_used"] is True and over["degraded_reason"] == "USAGE_LIMIT_REACHED"
     assert len(router.chat_requests()) == chat_calls
 
-    alerts = client.get("/api/subscription/alerts/user_ivy", params={"unread_only": "true"}).json()
+    alerts = client.get("/api/subscription/alerts/dev:user_ivy", params={"unread_only": "true"}).json()
     thresholds = sorted(a["threshold_percentage"] for a in alerts["data"]["alerts"])
     assert thresholds == [80, 100] and all(isinstance(a["id"], int) for a in alerts["data"]["alerts"])
     assert all(a["is_sent"] is False for a in alerts["data"]["alerts"])  # no delivery channel
@@ -313,10 +313,10 @@ def test_subscription_routes(stack: Any) -> None:
         assert client.post(f"/api/subscription/alerts/{bad}/mark-read").status_code == 422
     marked = client.post(f"/api/subscription/alerts/{first}/mark-read").json()
     assert marked["success"] is True and marked["data"]["read_at"]
-    after = client.get("/api/subscription/alerts/user_ivy").json()["data"]
+    after = client.get("/api/subscription/alerts/dev:user_ivy").json()["data"]
     assert after["unread_count"] == 1 and after["total"] == 2  # read alerts stay listed, marked read
-    assert client.get("/api/subscription/dashboard/user_ivy", params={"billing_period": "2026-99"}).status_code == 422
-    assert client.get("/api/subscription/dashboard/user_ivy", params={"billing_period": ""}).status_code == 200
+    assert client.get("/api/subscription/dashboard/dev:user_ivy", params={"billing_period": "2026-99"}).status_code == 422
+    assert client.get("/api/subscription/dashboard/dev:user_ivy", params={"billing_period": ""}).status_code == 200
 
 
 # --- degraded backends ------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ def test_dead_route_gives_a_labelled_fallback_plan(tmp_path: Path) -> None:
         client = Client(services, "user_jon")
         response = client.post("/api/today-workflow/generate")
         assert response.status_code == 200
-        data = check_workflow_shape(response.json(), "user_jon", TODAY)
+        data = check_workflow_shape(response.json(), "dev:user_jon", TODAY)
         plan = data["plan"]
         assert (plan["generation_mode"], plan["fallback_used"], plan["degraded_reason"]) == (
             "controlled_fallback",

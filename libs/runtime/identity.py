@@ -29,13 +29,24 @@ def _denied(reason: str, message: str) -> ServiceError:
 
 class InternalTokenVerifier:
     """Checks the internal identity token of one service audience (or, for the auth service's own
-    Diagnose, any one of the audiences it mints for)."""
+    Diagnose, any one of the audiences it mints for).
+
+    `max_lifetime_s` bounds `exp - iat`: the auth service mints at most that, so a longer token was
+    signed by someone else holding the key (a stolen data volume), not by auth.
+    """
 
     def __init__(
-        self, audience: str | Sequence[str], keys: KeySetCache, *, leeway_s: float = 5.0, cache_size: int = 4096
+        self,
+        audience: str | Sequence[str],
+        keys: KeySetCache,
+        *,
+        max_lifetime_s: float = 60.0,
+        leeway_s: float = 5.0,
+        cache_size: int = 4096,
     ) -> None:
         self.audience = audience
         self.keys = keys
+        self.max_lifetime_s = max_lifetime_s
         self.leeway_s = leeway_s
         self.cache_size = cache_size
         self._verified: dict[str, Identity] = {}  # token -> identity, until the token expires
@@ -90,6 +101,14 @@ class InternalTokenVerifier:
             ) from None
         except jwt.PyJWTError:
             raise _denied("IDENTITY_INVALID", "internal identity token failed verification") from None
+        iat, exp = claims["iat"], claims["exp"]
+        if not isinstance(iat, int | float) or not isinstance(exp, int | float):
+            raise _denied("IDENTITY_INVALID", "internal identity token has a non-numeric iat or exp")
+        if exp - iat > self.max_lifetime_s:
+            raise _denied(
+                "IDENTITY_LIFETIME_TOO_LONG",
+                f"internal identity token lives {exp - iat:.0f} s; at most {self.max_lifetime_s:.0f} s is accepted",
+            )
         aud = claims["aud"]
         return Identity(
             user_id=str(claims["sub"]),

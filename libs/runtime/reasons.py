@@ -76,6 +76,7 @@ FILES: dict[str, tuple[str, ...]] = {
     "INDEX_NOT_READY": ("services/index/readiness.py", "services/index/service.py", "gateway/index_routes.py"),
     "INDEX_DAMAGED": ("services/index/user_index.py", "services/index/store.py"),
     "INDEX_REBUILDING": ("services/index/user_index.py",),
+    "INDEX_REENCODING": ("services/index/user_index.py", "services/index/engine.py", "libs/config/models.toml"),
     "INDEX_SYNC_FAILED": ("services/index/engine.py", "services/index/store.py"),
     "INDEX_DRAIN_FAILED": ("services/index/engine.py",),
     "INDEX_ENQUEUE_FAILED": ("gateway/index_routes.py", "gateway/workflow/today.py"),
@@ -213,6 +214,14 @@ CATALOG: dict[str, Reason] = dict(
         _r("IDENTITY_INVALID", "runtime", "warning", K, "the internal identity token is forged or from another auth"),
         _r("IDENTITY_EXPIRED", "runtime", "warning", K, "the caller held an identity token too long"),
         _r("IDENTITY_WRONG_AUDIENCE", "runtime", "warning", D, "the token was minted for another service"),
+        _r(
+            "IDENTITY_LIFETIME_TOO_LONG",
+            "runtime",
+            "warning",
+            K,
+            "exp - iat exceeds INKWELL_INTERNAL_TOKEN_TTL_S: the token was not minted by auth (is the internal "
+            "signing key leaked?), or the services' INKWELL_INTERNAL_TOKEN_TTL_S values differ",
+        ),
         _r("IDENTITY_KEYS_UNAVAILABLE", "runtime", "error", U, "the auth service is unreachable for GetInternalKeys"),
         # --- shared ---
         _r("INTERNAL_DEFECT", "runtime", "error", D, "a bug: the service log has the stack under the request id"),
@@ -296,6 +305,13 @@ CATALOG: dict[str, Reason] = dict(
             U,
             "wait: a damaged index is being rebuilt from the stored documents",
         ),
+        _r(
+            "INDEX_REENCODING",
+            "index",
+            "warning",
+            C,
+            "expected after changing INKWELL_EMBEDDINGS_ENGINE: the index is re-encoded from the stored documents",
+        ),
         _r("INDEX_SYNC_FAILED", "index", "error", D, "report it: an index could not catch up with the store"),
         _r("INDEX_DRAIN_FAILED", "index", "error", D, "report it: a batch failed and stays queued"),
         _r("INDEX_ENQUEUE_FAILED", "gateway", "warning", U, "the index service could not be reached to queue tasks"),
@@ -373,6 +389,14 @@ CATALOG: dict[str, Reason] = dict(
             "info",
             K,
             "the request body is over INKWELL_MAX_BODY_BYTES: send less (split index batches)",
+        ),
+        # --- gateway: operator routes ---
+        _r(
+            "OPS_FORBIDDEN",
+            "gateway",
+            "warning",
+            K,
+            "operator routes admit only principals in INKWELL_OPS_USERS or INKWELL_OPS_ORG_ROLES (org_id:role)",
         ),
         # --- doctor (Diagnose and its gatherers) ---
         _r(

@@ -38,8 +38,10 @@ class BaseServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=False, frozen=True)
 
+    # Fail closed: a process started without INKWELL_ENV is a production process. Only `make run`
+    # (scripts/run_stack.py) asks for development, explicitly.
     env: Environment = setting(
-        Environment.DEVELOPMENT, "INKWELL_ENV", "set INKWELL_ENV to 'development' or 'production'"
+        Environment.PRODUCTION, "INKWELL_ENV", "set INKWELL_ENV to 'production' (the default) or 'development'"
     )
     log_level: str = setting(
         "INFO", "INKWELL_LOG_LEVEL", "use DEBUG, INFO, WARNING or ERROR", pattern=r"^(?i:debug|info|warning|error)$"
@@ -61,21 +63,59 @@ class BaseServiceSettings(BaseSettings):
         300.0, "INKWELL_GRPC_MAX_CONNECTION_AGE_S", "seconds between 10 and 86400", ge=10, le=86400
     )
 
+    # Read by every process so that none of them starts in production while someone expects a
+    # development shortcut to be on.
+    allow_unverified_dev: str = setting(
+        "", "ALLOW_UNVERIFIED_JWT_DEV", "unset it: Inkwell never skips verification; use INKWELL_DEV_ISSUER"
+    )
+    dev_issuer_enabled: bool | None = setting(
+        None, "INKWELL_DEV_ISSUER", "true or false; it defaults to true in development and is refused in production"
+    )
+    # The longest internal identity token the auth service mints and every service accepts
+    # (exp - iat); set the same value on every process.
+    internal_token_ttl_s: float = setting(60.0, "INKWELL_INTERNAL_TOKEN_TTL_S", "seconds between 1 and 60", ge=1, le=60)
+
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def dev_issuer(self) -> bool:
+        """Whether the local development issuer is trusted: on in development unless turned off."""
+        if self.dev_issuer_enabled is not None:
+            return self.dev_issuer_enabled
+        return not self.is_production
+
+    def cross_check(self) -> list[str]:
+        """Problems that involve more than one setting; subclasses extend this list."""
+        problems = []
+        if self.is_production and self.dev_issuer:
+            problems.append(
+                "INKWELL_DEV_ISSUER: the development issuer is refused in production. "
+                "Fix: unset INKWELL_DEV_ISSUER, or use INKWELL_ENV=development on a laptop"
+            )
+        if self.is_production and self.allow_unverified_dev:
+            problems.append(
+                "ALLOW_UNVERIFIED_JWT_DEV: is set, and production never accepts an unverified token. "
+                "Fix: unset ALLOW_UNVERIFIED_JWT_DEV (for local work: make run, then `inkwell token --user NAME`)"
+            )
+        return problems
 
 
 S = TypeVar("S", bound=BaseSettings)
 
 
-def load(cls: type[S], **overrides: Any) -> S:
-    """Build settings from the environment; raise ConfigError naming every bad variable."""
+def load(cls: type[S], *, cross_checked: bool = True, **overrides: Any) -> S:
+    """Build settings from the environment; raise ConfigError naming every bad variable.
+
+    `cross_checked=False` skips the problems between settings (e.g. production with the dev issuer):
+    only for diagnostics (the doctor) that report those problems themselves.
+    """
     try:
         settings = cls(**overrides)
     except ValidationError as exc:
         raise ConfigError([_describe(cls, err) for err in exc.errors()]) from None
-    cross_check = getattr(settings, "cross_check", None)
+    cross_check = getattr(settings, "cross_check", None) if cross_checked else None
     problems = cross_check() if callable(cross_check) else []
     if problems:
         raise ConfigError(problems)

@@ -21,6 +21,9 @@ from services.auth.keyfiles import load_or_create_private_key
 from services.auth.verifier import TrustedIssuer
 
 DEV_ISSUER = "https://dev.inkwell.localhost"
+# Its subjects live in their own namespace: `inkwell token --user alice` acts as user `dev:alice`,
+# so no development token can ever act as a Clerk user, whatever `sub` it carries.
+DEV_NAMESPACE = "dev"
 KEY_FILE = Path("auth") / "dev-issuer-rsa.pem"
 
 
@@ -39,7 +42,12 @@ class DevIssuer:
         )
 
     def trusted_issuer(self) -> TrustedIssuer:
-        return TrustedIssuer(DEV_ISSUER, StaticKeySource("dev_issuer", self.public_pem, kid=self.kid), development=True)
+        return TrustedIssuer(
+            DEV_ISSUER,
+            StaticKeySource("dev_issuer", self.public_pem, kid=self.kid),
+            development=True,
+            namespace=DEV_NAMESPACE,
+        )
 
     def mint(
         self,

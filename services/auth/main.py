@@ -76,7 +76,9 @@ async def start_auth(settings: AuthSettings) -> RunningAuth:
         SERVICE_NAME,
         "clerk",
         auth_checks(components),
-        InternalTokenVerifier(list(settings.internal_audiences), local_keys),
+        InternalTokenVerifier(
+            list(settings.internal_audiences), local_keys, max_lifetime_s=settings.internal_token_ttl_s
+        ),
     )
 
     def register(server: grpc.aio.Server) -> None:

@@ -55,13 +55,6 @@ class AuthSettings(BaseServiceSettings):
         le=30,
     )
     max_token_bytes: int = setting(8192, "INKWELL_MAX_TOKEN_BYTES", "bytes between 1024 and 16384", ge=1024, le=16384)
-    allow_unverified_dev: str = setting(
-        "", "ALLOW_UNVERIFIED_JWT_DEV", "unset it: Inkwell never skips verification; use INKWELL_DEV_ISSUER"
-    )
-    dev_issuer_enabled: bool | None = setting(
-        None, "INKWELL_DEV_ISSUER", "true or false; it defaults to true in development and is refused in production"
-    )
-    internal_token_ttl_s: float = setting(60.0, "INKWELL_INTERNAL_TOKEN_TTL_S", "seconds between 1 and 60", ge=1, le=60)
     service_key: str = setting(
         "",
         "INKWELL_SERVICE_KEY",
@@ -141,20 +134,9 @@ class AuthSettings(BaseServiceSettings):
     def internal_audiences(self) -> tuple[str, ...]:
         return tuple(a.strip() for a in self.internal_audiences_raw.split(",") if a.strip())
 
-    @property
-    def dev_issuer(self) -> bool:
-        if self.dev_issuer_enabled is not None:
-            return self.dev_issuer_enabled
-        return not self.is_production
-
     def cross_check(self) -> list[str]:
         """Problems that involve more than one setting."""
-        problems = []
-        if self.is_production and self.dev_issuer:
-            problems.append(
-                "INKWELL_DEV_ISSUER: the development issuer is refused in production. "
-                "Fix: unset INKWELL_DEV_ISSUER, or use INKWELL_ENV=development on a laptop"
-            )
+        problems = super().cross_check()
         if self.is_production and not self.clerk_issuer:
             problems.append(
                 "CLERK_PUBLISHABLE_KEY: production needs a Clerk instance to trust. "

@@ -41,14 +41,28 @@ class AuthFailure(Exception):
 
 @dataclass(frozen=True)
 class TrustedIssuer:
+    """A pinned issuer. `namespace` scopes its subjects: a principal is (issuer, subject), and the
+    user id every downstream sees is `<namespace>:<sub>` (e.g. `dev:alice`), or the bare `sub`
+    for Clerk, whose ids (`user_...`) never contain a colon."""
+
     issuer: str
     keys: KeySource
     development: bool = False
+    namespace: str = ""
+
+    def user_id(self, subject: str) -> str:
+        """The one place a verified subject becomes the user id (internal token, gateway, storage)."""
+        if self.namespace:
+            return f"{self.namespace}:{subject}"
+        if ":" in subject:
+            # A bare subject with a colon could collide with a namespaced one (`dev:alice`).
+            raise AuthFailure("TOKEN_MALFORMED", "token subject must not contain ':'", claim="sub")
+        return subject
 
 
 @dataclass(frozen=True)
 class VerifiedSession:
-    user_id: str
+    user_id: str  # issuer-scoped: TrustedIssuer.user_id(sub)
     session_id: str
     issuer: str
     expires_at: int
@@ -197,7 +211,7 @@ class SessionVerifier:
         raw_org = claims.get("o")
         org: dict[str, Any] = raw_org if isinstance(raw_org, dict) else {}
         return VerifiedSession(
-            user_id=claims["sub"],
+            user_id=trusted.user_id(claims["sub"]),
             session_id=claims["sid"],
             issuer=trusted.issuer,
             expires_at=int(claims["exp"]),

@@ -111,8 +111,10 @@ class IndexEngine:
         max_open: int = 256,
         on_rebuild: Callable[[bool, str], None] | None = None,
         save_every_s: float = 2.0,
+        engine: str = DEFAULT_ENGINE,
     ) -> None:
         self.save_every_s = save_every_s
+        self.engine = engine
         self.root = root
         self.store = store
         self._new = new_embeddings
@@ -134,7 +136,7 @@ class IndexEngine:
         """The user's index, loaded (or rebuilt if damaged) and caught up with the store."""
         index = self._open.get(user_id)
         if index is None:
-            index = UserIndex(self.root, user_id, self._new)
+            index = UserIndex(self.root, user_id, self._new, self.engine)
             try:
                 index.load()
             except IndexDamaged as damage:
@@ -188,8 +190,9 @@ class IndexEngine:
     def check_all(self) -> None:
         """At startup: rebuild what looks damaged, catch up what is behind, without loading the rest."""
         for user_id in self.store.users():
-            index = UserIndex(self.root, user_id, self._new)
-            if not index.looks_intact() or index.saved_applied_seq() < self.store.max_seq(user_id):
+            index = UserIndex(self.root, user_id, self._new, self.engine)
+            stale = index.saved_engine() not in (None, self.engine)
+            if stale or not index.looks_intact() or index.saved_applied_seq() < self.store.max_seq(user_id):
                 try:
                     self.index_for(user_id)
                 except Exception:

@@ -85,20 +85,16 @@ async def bring_up(core: IndexCore, registry: ModelRegistry, settings: IndexSett
         def on_rebuild(active: bool, key: str) -> None:
             asyncio.run_coroutine_threadsafe(core.readiness.rebuilding(active, key), loop)
 
+        engine = choose_engine(entry.spec.engines, settings.embeddings_engine)
         return IndexEngine(
             settings.index_dir,
             core.store,
             txtai_factory(
-                path,
-                encoder_config(
-                    path,
-                    choose_engine(entry.spec.engines, settings.embeddings_engine),
-                    cache=settings.encoder_dir,
-                    threads=settings.torch_threads,
-                ),
+                path, encoder_config(path, engine, cache=settings.encoder_dir, threads=settings.torch_threads)
             ),
             max_open=settings.max_open_indexes,
             on_rebuild=on_rebuild,
+            engine=engine,
         )
 
     registry.loader.register("embeddings", load_fn)
@@ -175,7 +171,7 @@ async def start_index(settings: IndexSettings, registry: ModelRegistry | None = 
         register=register,
         host=settings.host,
         port=settings.port,
-        verifier=InternalTokenVerifier(AUDIENCE, keys),
+        verifier=InternalTokenVerifier(AUDIENCE, keys, max_lifetime_s=settings.internal_token_ttl_s),
         grace_s=settings.shutdown_grace_s,
         max_connection_age_s=settings.grpc_max_connection_age_s,
     )

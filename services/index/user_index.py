@@ -21,6 +21,8 @@ log = logging.getLogger("inkwell.index.user_index")
 
 CURRENT = "CURRENT"
 APPLIED = "applied.json"
+# Generations saved before applied.json named their engine were encoded by txtai's fp32 default.
+LEGACY_ENGINE = "torch-fp32"
 
 
 class IndexDamaged(Exception):
@@ -40,8 +42,9 @@ def _fsync_dir(path: Path) -> None:
 
 
 class UserIndex:
-    def __init__(self, root: Path, user_id: str, new_embeddings: Any) -> None:
+    def __init__(self, root: Path, user_id: str, new_embeddings: Any, engine: str = LEGACY_ENGINE) -> None:
         self.user_id = user_id
+        self.engine = engine  # the encoder every vector of this index must come from
         self.dir = root / "users" / user_key(user_id)
         self._new = new_embeddings  # () -> a fresh txtai Embeddings sharing the loaded model
         self.embeddings: Any = None
@@ -60,6 +63,16 @@ class UserIndex:
         try:
             generation = self.dir / pointer.read_text().strip()
             applied = json.loads((generation / APPLIED).read_text())
+            built_with = str(applied.get("engine", LEGACY_ENGINE))
+            if built_with != self.engine:
+                # Vectors of another encoder live in another space: re-encode every stored document
+                # (the store is the source of truth) instead of mixing them with today's queries.
+                log.warning(
+                    "index built with another encoder; re-encoding it from the stored documents",
+                    extra={"reason": "INDEX_REENCODING", "built_with": built_with, "engine": self.engine},
+                )
+                self.embeddings, self.applied_seq, self.saved_seq = self._new(), 0, 0
+                return
             embeddings = self._new(load=generation)
             if embeddings.count() != applied["count"]:
                 raise ValueError(f"index holds {embeddings.count()} vectors, expected {applied['count']}")
@@ -73,7 +86,9 @@ class UserIndex:
         name = f"gen-{self.applied_seq:012d}-{time.time_ns()}"
         staging = self.dir / f".{name}.tmp"
         self.embeddings.save(str(staging))
-        (staging / APPLIED).write_text(json.dumps({"seq": self.applied_seq, "count": self.count()}))
+        (staging / APPLIED).write_text(
+            json.dumps({"seq": self.applied_seq, "count": self.count(), "engine": self.engine})
+        )
         for file in staging.iterdir():
             with file.open("rb") as handle:
                 os.fsync(handle.fileno())
@@ -107,6 +122,14 @@ class UserIndex:
             return (generation / "ids").exists() and vectors.exists() and vectors.stat().st_size >= need
         except (OSError, ValueError, KeyError, TypeError):
             return False
+
+    def saved_engine(self) -> str | None:
+        """The encoder the saved generation was built with (None if there is none or it is unreadable)."""
+        try:
+            generation = self.dir / (self.dir / CURRENT).read_text().strip()
+            return str(json.loads((generation / APPLIED).read_text()).get("engine", LEGACY_ENGINE))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def saved_applied_seq(self) -> int:
         """The store sequence of the saved generation (0 if none or unreadable)."""

@@ -179,7 +179,7 @@ async def start_llm(settings: LlmSettings, registry: ModelRegistry | None = None
         register=register,
         host=settings.host,
         port=settings.port,
-        verifier=InternalTokenVerifier(AUDIENCE, keys),
+        verifier=InternalTokenVerifier(AUDIENCE, keys, max_lifetime_s=settings.internal_token_ttl_s),
         grace_s=settings.shutdown_grace_s,
         max_connection_age_s=settings.grpc_max_connection_age_s,
     )
