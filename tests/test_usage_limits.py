@@ -127,12 +127,18 @@ async def test_provider_token_limit_skips_that_provider_only(llm: Any, tmp_path:
     stub = await llm(plans_with(tmp_path, mistral_tokens=19))  # one fake-router call uses 19 tokens
     await call(stub, llm.md)
     calls_before = len(router.chat_requests())
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await call(stub, llm.md)  # huggingface skipped; the local model is not ready either
-    attempts = json.loads(single_error_info(caught.value).metadata["attempts"])
+    try:  # huggingface is skipped; the local model answers if one is installed, else nothing does
+        reply = await call(stub, llm.md)
+        attempts = [
+            {"provider": a.provider, "outcome": a.outcome, "error_class": a.error_class}
+            for a in reply.provenance.attempts
+        ]
+        skipped = (pb.ATTEMPT_OUTCOME_SKIPPED, pb.ERROR_CLASS_USAGE_LIMIT_REACHED)
+    except grpc.aio.AioRpcError as refused:
+        attempts = json.loads(single_error_info(refused).metadata["attempts"])
+        skipped = ("skipped", "USAGE_LIMIT_REACHED")
     remote = [a for a in attempts if a["provider"] == "huggingface"]
-    assert remote and all(a["error_class"] == "USAGE_LIMIT_REACHED" and a["outcome"] == "skipped" for a in remote)
-    assert from_rpc_error(caught.value).metadata["firstCause"] == "USAGE_LIMIT_REACHED"
+    assert remote and all((a["outcome"], a["error_class"]) == skipped for a in remote)
     assert len(router.chat_requests()) == calls_before
 
 

@@ -315,8 +315,9 @@ def test_subscription_routes(stack: Any) -> None:
     assert marked["success"] is True and marked["data"]["read_at"]
     after = client.get("/api/subscription/alerts/dev:user_ivy").json()["data"]
     assert after["unread_count"] == 1 and after["total"] == 2  # read alerts stay listed, marked read
-    assert client.get("/api/subscription/dashboard/dev:user_ivy", params={"billing_period": "2026-99"}).status_code == 422
-    assert client.get("/api/subscription/dashboard/dev:user_ivy", params={"billing_period": ""}).status_code == 200
+    dashboard_url = "/api/subscription/dashboard/dev:user_ivy"
+    assert client.get(dashboard_url, params={"billing_period": "2026-99"}).status_code == 422
+    assert client.get(dashboard_url, params={"billing_period": ""}).status_code == 200
 
 
 # --- degraded backends ------------------------------------------------------------------------------
