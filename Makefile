@@ -74,6 +74,12 @@ $(BUF): Makefile
 	npm install --prefix .cache/buf --no-save --no-audit --no-fund --loglevel=error @bufbuild/buf@$(BUF_VERSION)
 	touch $(BUF)
 
+.PHONY: ops-screenshot
+ops-screenshot: $(STAMP) ## Refresh docs/ops-page.png from a real stack in headless Chromium
+	@shot=$$(mktemp --suffix=.png) && INKWELL_OPS_SCREENSHOT_OUT=$$shot $(PY) -m pytest -q -p no:cacheprovider \
+		tests/test_workflow_api.py::test_ops_page_screenshot_in_headless_chromium && cp $$shot docs/ops-page.png \
+		&& rm -f $$shot && echo "docs/ops-page.png refreshed"
+
 .PHONY: lint
 lint: $(STAMP) $(BUF) ## ruff, mypy, import layers (lint-imports) and protos (buf lint)
 	$(VENV)/bin/ruff check services gateway libs cli scripts tests bench
