@@ -72,6 +72,29 @@ def _task(row: Any) -> Task:
     )
 
 
+def _task_row(plan: Plan, t: Task, position: int) -> dict[str, Any]:
+    """The tasks-table row of a new (never decided) task of `plan`."""
+    return {
+        "id": t.id,
+        "plan_id": plan.id,
+        "user_id": plan.user_id,
+        "position": position,
+        "pillar_id": t.pillar_id,
+        "title": t.title[:255],
+        "description": t.description,
+        "status": t.status,
+        "priority": t.priority,
+        "estimated_time": t.estimated_time,
+        "dependencies": t.dependencies,
+        "action_url": t.action_url,
+        "action_type": t.action_type,
+        "metadata": t.metadata,
+        "enabled": t.enabled,
+        "decided_at": None,
+        "completion_notes": None,
+    }
+
+
 class WorkflowStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -120,28 +143,7 @@ class WorkflowStore:
                 if plan.tasks:
                     await connection.execute(
                         insert(tasks),
-                        [
-                            {
-                                "id": t.id,
-                                "plan_id": plan.id,
-                                "user_id": plan.user_id,
-                                "position": n,
-                                "pillar_id": t.pillar_id,
-                                "title": t.title[:255],
-                                "description": t.description,
-                                "status": t.status,
-                                "priority": t.priority,
-                                "estimated_time": t.estimated_time,
-                                "dependencies": t.dependencies,
-                                "action_url": t.action_url,
-                                "action_type": t.action_type,
-                                "metadata": t.metadata,
-                                "enabled": t.enabled,
-                                "decided_at": None,
-                                "completion_notes": None,
-                            }
-                            for n, t in enumerate(plan.tasks)
-                        ],
+                        [_task_row(plan, t, n) for n, t in enumerate(plan.tasks)],
                     )
                     await outbox_store.enqueue(
                         connection,
@@ -175,28 +177,7 @@ class WorkflowStore:
             if new_tasks:
                 await connection.execute(
                     insert(tasks),
-                    [
-                        {
-                            "id": t.id,
-                            "plan_id": plan.id,
-                            "user_id": plan.user_id,
-                            "position": position + n,
-                            "pillar_id": t.pillar_id,
-                            "title": t.title[:255],
-                            "description": t.description,
-                            "status": t.status,
-                            "priority": t.priority,
-                            "estimated_time": t.estimated_time,
-                            "dependencies": t.dependencies,
-                            "action_url": t.action_url,
-                            "action_type": t.action_type,
-                            "metadata": t.metadata,
-                            "enabled": t.enabled,
-                            "decided_at": None,
-                            "completion_notes": None,
-                        }
-                        for n, t in enumerate(new_tasks)
-                    ],
+                    [_task_row(plan, t, position + n) for n, t in enumerate(new_tasks)],
                 )
                 await outbox_store.enqueue(
                     connection,
