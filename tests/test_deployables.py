@@ -29,8 +29,10 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from libs.model_registry.catalog import load_catalog
 from tests.conftest import FRONTEND_ORIGIN, PUBLISHABLE_KEY
 from tests.support.fake_clerk import FakeClerk, SigningKey
+from tests.support.fake_router import FakeRouter
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.timeout(1200)
@@ -134,6 +136,10 @@ class Deployed:
         return f"{self.name}: {what}\n{self.log.read_text(errors='replace')[-4000:]}"
 
 
+# The registry's remote models (libs/config/models.toml), as the fake router lists them.
+ROUTER_MODELS = tuple(remote.model for remote in load_catalog(environ={}).remote_models.values())
+
+
 class Fleet:
     """The four processes, each from its own venv, started on demand and stopped at module end."""
 
@@ -142,6 +148,8 @@ class Fleet:
         self.wheel = wheel
         self.started: dict[str, Deployed] = {}
         self.clerk = FakeClerk([SigningKey.generate("ins_deploy")]).start()
+        # A healthy Hugging Face router: the llm is ready only while a candidate can answer.
+        self.router = FakeRouter(catalog={model: {"structured": True} for model in ROUTER_MODELS}).start()
         self.ports = {name: free_port() for name in PACKAGES}
         self.common = {
             "INKWELL_ENV": "production",
@@ -165,11 +173,10 @@ class Fleet:
                 "CLERK_AUTHORIZED_PARTIES": FRONTEND_ORIGIN,
             }
         if name == "llm":
-            # An upstream that refuses connections: preflight fails fast and readiness still comes.
             return {
                 "INKWELL_LLM_PORT": port,
                 "HF_TOKEN": "hf_test_token",
-                "INKWELL_HF_BASE_URL": f"http://127.0.0.1:{free_port()}/v1",
+                "INKWELL_HF_BASE_URL": f"{self.router.url}/v1",
                 "INKWELL_MODEL_CACHE": str(data / "hf-empty"),
             }
         if name == "index":
@@ -220,6 +227,7 @@ class Fleet:
                     deployed.proc.kill()
                     deployed.proc.wait(5)
         self.clerk.stop()
+        self.router.stop()
 
 
 @pytest.fixture(scope="module")
