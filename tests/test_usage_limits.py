@@ -72,6 +72,7 @@ async def llm(start_auth_service: Any, tmp_path: Path, router: FakeRouter) -> As
             INKWELL_HF_BASE_URL=f"{router.url}/v1",
             INKWELL_TORCH_THREADS=1,
             INKWELL_PLANS_FILE=str(plans),
+            INKWELL_PACKAGED_MODELS="false",  # remote candidates only: a packaged model would load for minutes
         )
         running = await start_llm(settings)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
