@@ -71,9 +71,10 @@ def test_a_full_six_pillar_plan_from_the_packaged_model(stack: tuple[Services, P
 
     request = pb.GenerateStructuredRequest(
         messages=[
-            pb.Message(role="system", content=SYSTEM_PROMPT),
+            pb.Message(role=pb.ROLE_SYSTEM, content=SYSTEM_PROMPT),
             pb.Message(
-                role="user", content="Date: 2026-12-02. Pillars: plan, generate, publish, analyze, engage, remarket."
+                role=pb.ROLE_USER,
+                content="Date: 2026-12-02. Pillars: plan, generate, publish, analyze, engage, remarket.",
             ),
         ],
         json_schema=json.dumps(narrow),
