@@ -75,10 +75,14 @@ async def test_jwks_outage_serves_cached_keys_and_fails_fast_on_unknown_kid(
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert single_error_info(caught.value).reason == "JWKS_UNAVAILABLE"
     assert time.monotonic() - started < 2
-    # Within the cooldown, more unknown kids fail at once without touching the JWKS.
+    # During the outage unknown kids refetch one at a time (concurrent ones share the fetch) and
+    # still fails fast; known keys keep verifying from the cache.
     hits = fake_clerk.fetches()
-    assert await verify(auth, tokens.mint(headers={"kid": "ins_2other"})) == "JWKS_UNAVAILABLE"
-    assert fake_clerk.fetches() == hits
+    others = [tokens.mint(headers={"kid": f"ins_2other{n}"}) for n in range(10)]
+    started = time.monotonic()
+    results = await asyncio.gather(*(verify(auth, token) for token in others))
+    assert set(results) == {"JWKS_UNAVAILABLE"} and time.monotonic() - started < 2
+    assert fake_clerk.fetches() - hits < len(others)  # shared, one at a time: never one per token
     assert await verify(auth, tokens.mint()) == "user_alice"
 
 
@@ -99,12 +103,8 @@ async def test_unknown_kid_verifies_once_the_jwks_outage_ends(
     assert fake_clerk.url not in shown and "127.0.0.1" not in shown and "jwks.json" not in shown
     fake_clerk.frontend_keys = [new_key, fake_clerk.frontend_keys[0]]
     fake_clerk.mode = "ok"
-    back = time.monotonic()
-    result = await verify(auth, rotated)
-    while result == "JWKS_UNAVAILABLE" and time.monotonic() - back < 5:
-        result = await verify(auth, rotated)
-    assert result == "user_alice"
-    assert time.monotonic() - back < 2.5, "the unknown-kid cooldown outlasted the outage"
+    # No 5xx once the issuer answers again: the very first request after the outage verifies.
+    assert await verify(auth, rotated) == "user_alice", "the unknown-kid cooldown outlasted the outage"
 
 
 async def test_unreachable_jwks_at_startup_is_not_ready_and_says_why(

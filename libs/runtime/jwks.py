@@ -3,11 +3,12 @@
 Rules (see research/auth.md): keys come only from the configured fetcher, never from a token;
 the last good key set keeps serving while a fetch fails; one fetch in flight at a time; an unknown
 `kid` triggers at most one refetch per cooldown, so a flood of random kids costs one fetch; the
-cooldown guards a healthy key set only: after a failed fetch an unknown kid may refetch again after
-at most a second, and the first good fetch after an outage ends the cooldown, so a token signed with
-a key rotated in during the outage verifies as soon as the issuer answers again; every fetch has a
-timeout; a background task refreshes before the TTL runs out. Client-facing messages never carry
-the fetch error (it names the internal JWKS URL): that goes to the log and `stats.last_error`.
+cooldown guards a healthy key set only: after a failed fetch an unknown kid may refetch at once
+(one fetch at a time, each with its timeout), and the first good fetch after an outage ends the
+cooldown, so a token signed with a key rotated in during the outage verifies as soon as the issuer
+answers again; every fetch has a timeout; a background task refreshes before the TTL runs out.
+Client-facing messages never carry the fetch error (it names the internal JWKS URL): that goes to
+the log and `stats.last_error`.
 """
 
 from __future__ import annotations
@@ -136,10 +137,12 @@ class KeySetCache:
         JWKS_LOOKUPS.labels(self.name, "miss").inc()
         if self._inflight is None:
             now = self._clock()
-            # Until a key set has loaded, or after a failed fetch, retry sooner: a service still
-            # starting or an issuer coming back must not be shut out for the whole cooldown.
+            # Until a key set has loaded, or after a failed fetch, every miss may refetch (still one
+            # fetch at a time: `_inflight` is single flight, each fetch has its timeout): a service
+            # starting or an issuer coming back is never shut out, so the first token after an
+            # outage verifies. The cooldown guards only a healthy key set against random kids.
             healthy = bool(self._keys) and self._last_fetch_ok
-            cooldown = self.cooldown_s if healthy else min(1.0, self.cooldown_s)
+            cooldown = self.cooldown_s if healthy else 0.0
             if now - self._last_kid_refetch < cooldown:
                 raise self._miss_error(kid)
             self._last_kid_refetch = now
