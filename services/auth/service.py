@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import grpc
@@ -130,16 +131,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
             if request.origin:
                 metadata["requestOrigin"] = request.origin[:100]
             raise ServiceError(code, failure.reason, failure.message, metadata) from None
-        known = self.c.settings.internal_audiences
-        audiences = list(request.audiences) or list(known)
-        unknown = [a for a in audiences if a not in known]
-        if unknown:
-            raise ServiceError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "AUDIENCE_UNKNOWN",
-                f"unknown audiences {unknown[:5]}",
-                {"known": ",".join(known)},
-            )
+        audiences = self._audiences(request.audiences)
         token, exp = self.c.signer.mint(session, audiences)
         AUTH_DECISIONS.labels("allowed", "").inc()
         principal = pb.Principal(
@@ -157,6 +149,20 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
             principal=principal, internal_token=token, internal_token_expires_at=_timestamp(exp)
         )
 
+    def _audiences(self, asked: Iterable[str]) -> list[str]:
+        """The audiences to mint for: those asked (all known ones when none), each one known."""
+        known = self.c.settings.internal_audiences
+        audiences = list(asked) or list(known)
+        unknown = [a for a in audiences if a not in known]
+        if unknown:
+            raise ServiceError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "AUDIENCE_UNKNOWN",
+                f"unknown audiences {unknown[:5]}",
+                {"known": ",".join(known)},
+            )
+        return audiences
+
     async def MintServiceIdentity(
         self, request: pb.MintServiceIdentityRequest, context: grpc.aio.ServicerContext
     ) -> pb.MintServiceIdentityResponse:
@@ -169,16 +175,7 @@ class AuthServicer(pb_grpc.AuthServiceServicer):
             )
         if not request.user_id or len(request.user_id) > 255:
             raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT, "REQUEST_INVALID", "user_id: 1 to 255 characters")
-        known = self.c.settings.internal_audiences
-        audiences = list(request.audiences) or list(known)
-        unknown = [a for a in audiences if a not in known]
-        if unknown:
-            raise ServiceError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "AUDIENCE_UNKNOWN",
-                f"unknown audiences {unknown[:5]}",
-                {"known": ",".join(known)},
-            )
+        audiences = self._audiences(request.audiences)
         actor = (request.actor or "service")[:64]
         token, exp = self.c.signer.mint_for_service(request.user_id, request.org_id, audiences, actor)
         log.info("service identity minted", extra={"actor": actor, "audiences": audiences})
